@@ -1,0 +1,5 @@
+"""`python -m cli …` is the same as `leads …`."""
+
+from cli.main import main
+
+raise SystemExit(main())

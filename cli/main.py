@@ -1,0 +1,44 @@
+"""The `leads` command line: serve, database migrations, and the classification catalog."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from cli import db, serve
+from infrastructure.local_postgres import LocalPostgresError
+from infrastructure.settings import SettingsError
+
+# Each module adds its sub-commands; `run(args)` returns the exit status.
+COMMAND_MODULES = (serve, db)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="leads", description="Lead ingestion service: run it and configure it."
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except (SettingsError, LocalPostgresError) as error:
+        print(f"leads: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_async(coroutine: object) -> int:
+    result = asyncio.run(coroutine)  # type: ignore[arg-type]
+    return int(result or 0)

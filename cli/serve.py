@@ -1,0 +1,51 @@
+"""`leads serve`: find or start a database, migrate it, load the example catalog, serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from infrastructure import migrate
+from infrastructure.databases import ensure_database
+from infrastructure.local_postgres import ResolvedDatabase, resolve_server
+
+DATA_DIR = Path(".data")
+LOCAL_DATABASE_NAME = "leads"
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve", help="migrate, load the example catalog into an empty database, and serve"
+    )
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=run)
+
+
+async def prepare(resolved: ResolvedDatabase) -> str:
+    """The database URL to serve from, migrated to the latest schema."""
+    if resolved.description == "DATABASE_URL":
+        url = resolved.server_url
+    else:
+        url = await ensure_database(resolved.server_url, LOCAL_DATABASE_NAME)
+    await migrate.upgrade(url)
+    return url
+
+
+def run(args: argparse.Namespace) -> int:
+    resolved = resolve_server(DATA_DIR)
+    print(f"leads: database: {resolved.description}", flush=True)
+    try:
+        url = asyncio.run(prepare(resolved))
+        os.environ["DATABASE_URL"] = url
+        uvicorn.run("web.app:app", host=args.host, port=args.port, workers=args.workers)
+    finally:
+        if resolved.embedded is not None:
+            resolved.embedded.stop()
+    return 0

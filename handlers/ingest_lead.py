@@ -1,0 +1,135 @@
+"""Handles `IngestLead`: classify, normalize, key, and insert exactly once, in one transaction."""
+
+from __future__ import annotations
+
+from commands.ingest_lead import IngestLead, LeadIngested
+from domain.classification import (
+    MappingCandidate,
+    canonical_hostname,
+    canonical_path,
+    canonical_source_key,
+    is_absent,
+    select_mapping,
+)
+from domain.errors import InvalidSource, InvalidSourceKey, LeadError, UnmappedSource
+from domain.idempotency import derive_idempotency_key, lead_id_for
+from domain.normalization import normalize_email, normalize_phone
+from handlers.ports import NewLead, SourceBinding, UnitOfWork, UnitOfWorkFactory
+from queries.leads import LeadView
+
+# A replayed key whose row disappears between our insert and our read (deleted by an
+# operator) is retried this many times before giving up.
+MAX_INSERT_ATTEMPTS = 3
+
+
+class LeadVanished(RuntimeError):
+    pass
+
+
+class IngestLeadHandler:
+    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def __call__(self, command: IngestLead) -> LeadIngested:
+        async with self._uow_factory() as uow:
+            source = await _resolve_source(uow, command)
+            lead = _new_lead(source, command)
+            for _ in range(MAX_INSERT_ATTEMPTS):
+                view = await uow.leads.add(lead)
+                if view is not None:
+                    await uow.commit()
+                    return _result(view, replayed=False)
+                # A new statement: it sees the row a concurrent request just committed.
+                view = await uow.leads.get(source.source_id, lead.idempotency_key)
+                if view is not None:
+                    await uow.commit()
+                    return _result(view, replayed=True)
+        raise LeadVanished(f"lead {lead.lead_id} kept conflicting and vanishing")
+
+
+async def _resolve_source(uow: UnitOfWork, command: IngestLead) -> SourceBinding:
+    """SPEC §5: `source_id`, else `source_key`, else the HTTP mapping of host and path."""
+    if command.source_id is not None:
+        source = await uow.sources.by_id(command.source_id)
+        if source is None:
+            raise InvalidSource(reason="not_found")
+        if not is_absent(command.source_key) and _key_or_none(command.source_key) != (
+            source.source_key
+        ):
+            raise InvalidSourceKey(
+                "source_key does not belong to the source named by source_id.",
+                reason="conflicts_with_source_id",
+            )
+        return source
+    if not is_absent(command.source_key):
+        if not isinstance(command.source_key, str):
+            raise InvalidSourceKey("source_key must be a string.", reason="malformed")
+        source = await uow.sources.by_key(canonical_source_key(command.source_key))
+        if source is None:
+            raise InvalidSourceKey(reason="not_found")
+        return source
+    hostname = _hostname(command)
+    if hostname is None:
+        raise UnmappedSource(reason="invalid_host")
+    mapped = await uow.sources.mapped_to_host(hostname)
+    source_id = select_mapping(
+        (MappingCandidate(m.source.source_id, m.path_prefix) for m in mapped),
+        canonical_path(command.path),
+    )
+    return next(m.source for m in mapped if m.source.source_id == source_id)
+
+
+def _key_or_none(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return canonical_source_key(value)
+    except LeadError:
+        return None
+
+
+def _hostname(command: IngestLead) -> str | None:
+    return canonical_hostname(command.host) if command.host else None
+
+
+def _new_lead(source: SourceBinding, command: IngestLead) -> NewLead:
+    normalized_email = normalize_email(command.contact.get("email"))
+    normalized_phone = normalize_phone(command.contact.get("phone"), source.phone_region)
+    if command.client_idempotency_key is not None:
+        key, origin = command.client_idempotency_key, "client"
+    else:
+        key = derive_idempotency_key(
+            command.contact,
+            normalized_email=normalized_email,
+            normalized_phone=normalized_phone,
+            is_test=command.is_test,
+            attributes=command.attributes,
+        )
+        origin = "derived"
+    return NewLead(
+        lead_id=lead_id_for(source.source_id, key),
+        source=source,
+        idempotency_key=key,
+        idempotency_key_origin=origin,
+        is_test=command.is_test,
+        contact=command.contact,
+        normalized_email=normalized_email,
+        normalized_phone=normalized_phone,
+        attributes=command.attributes,
+        received_host=_hostname(command),
+        received_path=canonical_path(command.path),
+    )
+
+
+def _result(view: LeadView, *, replayed: bool) -> LeadIngested:
+    return LeadIngested(
+        lead_id=view.lead_id,
+        source_id=view.source_id,
+        offer_id=view.offer_id,
+        market_id=view.market_id,
+        vertical_id=view.vertical_id,
+        idempotency_key=view.idempotency_key,
+        idempotency_key_origin=view.idempotency_key_origin,
+        status=view.status,
+        replayed=replayed,
+    )

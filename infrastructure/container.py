@@ -1,0 +1,64 @@
+"""The composition root: the only place that knows which handler serves which command.
+
+Adding a command = a command class, a handler class, and one line in `HANDLERS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import punq
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commands.base import Command
+from commands.check_readiness import CheckReadiness
+from commands.ingest_lead import IngestLead
+from handlers.bus import CommandBus
+from handlers.check_readiness import CheckReadinessHandler, SchemaProbe
+from handlers.ingest_lead import IngestLeadHandler
+from handlers.ports import UnitOfWorkFactory
+from infrastructure.database import create_engine
+from infrastructure.migrate import AlembicSchemaProbe
+from infrastructure.settings import Settings
+from infrastructure.unit_of_work import SqlUnitOfWorkFactory
+
+HANDLERS: dict[type[Command[Any]], type[Any]] = {
+    IngestLead: IngestLeadHandler,
+    CheckReadiness: CheckReadinessHandler,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """Everything built at startup; `close()` releases it."""
+
+    settings: Settings
+    engine: AsyncEngine
+    container: punq.Container
+    bus: CommandBus
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
+    container = punq.Container()
+    # punq has no async factories and no request scope: app-wide resources are instances,
+    # and each handler opens its own unit of work per command.
+    container.register(Settings, instance=settings)
+    container.register(AsyncEngine, instance=engine)
+    container.register(UnitOfWorkFactory, instance=SqlUnitOfWorkFactory(engine))  # type: ignore[type-abstract]
+    container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))  # type: ignore[type-abstract]
+    for handler_type in HANDLERS.values():
+        container.register(handler_type, scope=punq.Scope.singleton)
+    return container
+
+
+def bootstrap(settings: Settings | None = None) -> Application:
+    """Build the application; connects to nothing until the first command runs."""
+    settings = settings or Settings.from_env()
+    engine = create_engine(settings)
+    container = build_container(settings, engine)
+    bus = CommandBus(HANDLERS, container.resolve)
+    return Application(settings=settings, engine=engine, container=container, bus=bus)

@@ -1,0 +1,85 @@
+"""The async engine and the translation of connectivity failures into `ServiceUnavailable`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import uuid4
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from domain.errors import ServiceUnavailable
+from infrastructure.settings import Settings
+
+# Failures that mean "the database cannot do this right now": the client may retry safely
+# because nothing was committed.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")  # connection, resources, operator intervention
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    timeout = settings.db_timeout_s
+    connect_args: dict[str, object] = {
+        "timeout": timeout,
+        "command_timeout": timeout,
+        "server_settings": {
+            "application_name": "leads",
+            "statement_timeout": str(int(timeout * 1000)),
+        },
+    }
+    if not settings.db_statement_cache:
+        # Transaction-pooling PgBouncer: a prepared statement may not exist on the next
+        # server connection, so prepare unnamed-per-use statements and cache none.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = lambda: f"__leads_{uuid4().hex}__"
+        connect_args["server_settings"] = {"application_name": "leads"}
+    return create_async_engine(
+        settings.async_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        pool_timeout=timeout,
+        pool_recycle=3600,
+        connect_args=connect_args,
+    )
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when `error` says the database is unreachable, overloaded or too slow."""
+    if isinstance(error, (sa_exc.TimeoutError, asyncio.TimeoutError, OSError)):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        orig = error.orig
+        error = getattr(orig, "__cause__", None) or orig or error
+    if isinstance(
+        error,
+        (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.QueryCanceledError,
+            asyncpg.AdminShutdownError,
+            asyncio.TimeoutError,
+            OSError,
+        ),
+    ):
+        return True
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+
+
+@asynccontextmanager
+async def unavailable_on_db_failure() -> AsyncIterator[None]:
+    try:
+        yield
+    except ServiceUnavailable:
+        raise
+    except Exception as error:
+        if is_unavailable(error):
+            raise ServiceUnavailable() from error
+        raise

@@ -1,0 +1,92 @@
+"""Settings read from the environment (SPEC §10); nothing here connects anywhere."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/leads"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Turn a libpq URI (`postgresql://…`, `postgres://…`) into SQLAlchemy's asyncpg form."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return urlunsplit(parts._replace(scheme="postgresql+asyncpg"))
+    raise SettingsError(
+        "DATABASE_URL must be a PostgreSQL URI such as postgresql://user:pass@host:5432/db"
+    )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 3600:
+        raise SettingsError(f"{name} must be between 0 and 3600 seconds, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    db_pool_size: int = 10
+    db_timeout_s: float = 5.0
+    max_body_bytes: int = 65536
+    trust_forwarded_host: bool = False
+    db_statement_cache: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def async_database_url(self) -> str:
+        return to_asyncpg_url(self.database_url)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+        to_asyncpg_url(url)  # fail at startup, not on the first request
+        return cls(
+            database_url=url,
+            db_pool_size=_int(env, "LEADS_DB_POOL_SIZE", 10, 1),
+            db_timeout_s=_float(env, "LEADS_DB_TIMEOUT_S", 5.0),
+            max_body_bytes=_int(env, "LEADS_MAX_BODY_BYTES", 65536, 1024),
+            trust_forwarded_host=_bool(env, "LEADS_TRUST_FORWARDED_HOST", False),
+            db_statement_cache=_bool(env, "LEADS_DB_STATEMENT_CACHE", True),
+            log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+        )

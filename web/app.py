@@ -1,0 +1,51 @@
+"""The FastAPI application: `python -m uvicorn web.app:app`. Nothing connects at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from infrastructure.container import Application, bootstrap
+from infrastructure.settings import Settings
+from web import health, leads
+from web.errors import install_error_handlers
+
+
+def _configure_logging(level: str) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("leads").setLevel(level)
+
+
+def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = settings_factory()
+        _configure_logging(settings.log_level)
+        application: Application = bootstrap(settings)
+        app.state.settings = settings
+        app.state.bus = application.bus
+        app.state.application = application
+        try:
+            yield
+        finally:
+            await application.close()
+
+    app = FastAPI(
+        title="Lead ingestion service",
+        version="1.0.0",
+        summary="Classifies each posted lead to source, offer, market and vertical "
+        "and creates it exactly once.",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    install_error_handlers(app)
+    app.include_router(leads.router)
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

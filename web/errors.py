@@ -1,0 +1,123 @@
+"""The one place errors become HTTP: every error body is `{"error": {code, message, details}}`."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.errors import LeadError
+
+log = logging.getLogger("leads.web")
+
+STATUS_BY_CODE: Mapping[str, int] = {
+    "invalid_request": 400,
+    "invalid_source": 400,
+    "invalid_source_key": 400,
+    "unmapped_source": 400,
+    "ambiguous_source_mapping": 409,
+    "invalid_idempotency_key_format": 400,
+    "idempotency_derivation_failed": 400,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "service_unavailable": 503,
+    "internal_error": 500,
+}
+RETRY_AFTER_SECONDS = "1"
+ERROR_ID_HEADER = "X-Error-Id"
+
+
+def error_response(
+    code: str,
+    message: str,
+    details: Mapping[str, object] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    headers = dict(headers or {})
+    if code == "service_unavailable":
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return Response(
+        orjson.dumps(body),
+        status_code=STATUS_BY_CODE[code],
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def _lead_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, LeadError)
+    if error.code == "service_unavailable":
+        log.warning("database unavailable: %s", error.__cause__ or error)
+    return error_response(error.code, error.message, error.details)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if error.status_code == 404:
+        return error_response("not_found", "No such resource.", {"path": request.url.path})
+    if error.status_code == 405:
+        allowed = error.headers.get("Allow", "") if error.headers else ""
+        return error_response(
+            "method_not_allowed",
+            f"{request.method} is not allowed here.",
+            {"allowed": [m.strip() for m in allowed.split(",") if m.strip()]},
+            headers={"Allow": allowed} if allowed else None,
+        )
+    code = "invalid_request" if 400 <= error.status_code < 500 else "internal_error"
+    return error_response(code, str(error.detail), {"reason": f"http_{error.status_code}"})
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    return error_response("invalid_request", "The request is not valid.", {"reason": "validation"})
+
+
+def internal_error_response(error_id: str) -> Response:
+    return error_response(
+        "internal_error",
+        "An unexpected error occurred; it has been logged.",
+        headers={ERROR_ID_HEADER: error_id},
+    )
+
+
+class UnexpectedErrorMiddleware:
+    """Turns any unhandled exception into a 500 envelope; the trace goes to the log only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            error_id = uuid.uuid4().hex
+            log.exception("unexpected error %s on %s %s", error_id, scope["method"], scope["path"])
+            if started:
+                raise
+            await internal_error_response(error_id)(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LeadError, _lead_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(UnexpectedErrorMiddleware)

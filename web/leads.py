@@ -1,0 +1,84 @@
+"""`POST /api/leads[/…]`: HTTP in, an `IngestLead` command to the bus, the lead out."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from commands.ingest_lead import IngestLead, LeadIngested
+from domain.classification import parse_source_id
+from domain.idempotency import parse_idempotency_header, reconcile_client_key
+from domain.submission import parse_submission
+from web.body import read_fields
+from web.openapi import INGEST_OPENAPI, INGEST_SUBPATH_OPENAPI
+
+router = APIRouter()
+
+
+def _origin(request: Request) -> tuple[str | None, str]:
+    scope = request.scope
+    headers = request.headers
+    host = headers.get("host")
+    if request.app.state.settings.trust_forwarded_host:
+        forwarded = headers.get("x-forwarded-host")
+        if forwarded:
+            host = forwarded.split(",", 1)[0]
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and not path.startswith(root_path):
+        path = root_path + path
+    return host, path
+
+
+async def build_command(request: Request) -> IngestLead:
+    settings = request.app.state.settings
+    submission = parse_submission(await read_fields(request, settings.max_body_bytes))
+    header_key = parse_idempotency_header(request.headers.getlist("idempotency-key"))
+    host, path = _origin(request)
+    return IngestLead(
+        source_id=parse_source_id(submission.source_id),
+        source_key=submission.source_key,
+        client_idempotency_key=reconcile_client_key(header_key, submission.idempotency_key),
+        contact=submission.contact,
+        is_test=submission.is_test,
+        attributes=submission.attributes,
+        host=host,
+        path=path,
+    )
+
+
+def lead_response(lead: LeadIngested) -> Response:
+    body = orjson.dumps(
+        {
+            "lead_id": str(lead.lead_id),
+            "source_id": lead.source_id,
+            "offer_id": lead.offer_id,
+            "market_id": lead.market_id,
+            "vertical_id": lead.vertical_id,
+            "idempotency_key": lead.idempotency_key,
+            "idempotency_key_origin": lead.idempotency_key_origin,
+            "status": lead.status,
+            "replayed": lead.replayed,
+        }
+    )
+    if lead.replayed:
+        return Response(
+            body,
+            status_code=200,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    return Response(body, status_code=201, media_type="application/json")
+
+
+async def ingest_lead(request: Request) -> Response:
+    command = await build_command(request)
+    return lead_response(await request.app.state.bus.execute(command))
+
+
+router.add_api_route("/api/leads", ingest_lead, methods=["POST"], **INGEST_OPENAPI)
+router.add_api_route(
+    "/api/leads/{subpath:path}", ingest_lead, methods=["POST"], **INGEST_SUBPATH_OPENAPI
+)

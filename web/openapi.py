@@ -1,0 +1,149 @@
+"""The OpenAPI description of `POST /api/leads`: the real contract, both body types, all errors.
+
+The route reads the body itself (bounded, JSON or form), so the schema is declared here
+rather than inferred from a Pydantic parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TEXT = {"type": ["string", "null"]}
+_LEAD_FIELDS: dict[str, Any] = {
+    "source_id": {
+        "description": "Numeric id of the source (highest priority selector).",
+        "oneOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}],
+    },
+    "source_key": {"description": "The source's key (second priority selector).", **_TEXT},
+    "idempotency_key": {
+        "description": "1-255 printable ASCII characters; derived from the contact if absent.",
+        **_TEXT,
+    },
+    "email": {**_TEXT, "maxLength": 320},
+    "phone": {"oneOf": [{"type": "string", "maxLength": 64}, {"type": "integer"}, {"type": "null"}]},
+    "first_name": {**_TEXT, "maxLength": 200},
+    "last_name": {**_TEXT, "maxLength": 200},
+    "address": {**_TEXT, "maxLength": 200},
+    "city": {**_TEXT, "maxLength": 200},
+    "region": {**_TEXT, "maxLength": 200},
+    "postal_code": {
+        "oneOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}, {"type": "null"}]
+    },
+    "country": {**_TEXT, "maxLength": 200},
+    "is_test": {
+        "oneOf": [
+            {"type": "boolean"},
+            {"type": "string", "enum": ["true", "false", "1", "0"]},
+            {"type": "null"},
+        ]
+    },
+}
+LEAD_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A lead. Any other top-level field is stored as posted in `attributes`.",
+    "properties": _LEAD_FIELDS,
+    "additionalProperties": True,
+}
+LEAD_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {name: {"type": "string"} for name in _LEAD_FIELDS},
+    "additionalProperties": {"type": "string"},
+}
+LEAD_RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "lead_id",
+        "source_id",
+        "offer_id",
+        "market_id",
+        "vertical_id",
+        "idempotency_key",
+        "idempotency_key_origin",
+        "status",
+        "replayed",
+    ],
+    "properties": {
+        "lead_id": {"type": "string", "format": "uuid"},
+        "source_id": {"type": "integer"},
+        "offer_id": {"type": "integer"},
+        "market_id": {"type": "integer"},
+        "vertical_id": {"type": "integer"},
+        "idempotency_key": {"type": "string"},
+        "idempotency_key_origin": {"type": "string", "enum": ["client", "derived"]},
+        "status": {"type": "string"},
+        "replayed": {"type": "boolean"},
+    },
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: _json(LEAD_RESPONSE_SCHEMA, "A new lead was created."),
+    200: {
+        **_json(LEAD_RESPONSE_SCHEMA, "Replay: the lead already existed; its current state."),
+        "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
+    },
+    400: _json(ERROR_SCHEMA, "Invalid request, source, source key, mapping or idempotency key."),
+    409: _json(ERROR_SCHEMA, "ambiguous_source_mapping: several sources hold the mapping."),
+    500: _json(ERROR_SCHEMA, "internal_error (the X-Error-Id header names the log entry)."),
+    503: {
+        **_json(ERROR_SCHEMA, "service_unavailable: the database is unavailable; retry."),
+        "headers": {"Retry-After": {"schema": {"type": "string"}}},
+    },
+}
+
+_REQUEST_BODY: dict[str, Any] = {
+    "required": False,
+    "content": {
+        "application/json": {"schema": LEAD_REQUEST_SCHEMA},
+        "application/x-www-form-urlencoded": {"schema": LEAD_FORM_SCHEMA},
+    },
+}
+_IDEMPOTENCY_HEADER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Bare token or RFC 8941 quoted string; must equal the body field if both.",
+}
+
+INGEST_OPENAPI: dict[str, Any] = {
+    "summary": "Ingest a lead",
+    "responses": RESPONSES,
+    "openapi_extra": {"requestBody": _REQUEST_BODY, "parameters": [_IDEMPOTENCY_HEADER]},
+}
+INGEST_SUBPATH_OPENAPI: dict[str, Any] = {
+    **INGEST_OPENAPI,
+    "summary": "Ingest a lead on a per-source posting URL",
+    "openapi_extra": {
+        "requestBody": _REQUEST_BODY,
+        "parameters": [
+            _IDEMPOTENCY_HEADER,
+            {
+                "name": "subpath",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "Only matters to HTTP mapping of posting URLs.",
+            },
+        ],
+    },
+}
