@@ -1,0 +1,113 @@
+"""Shared fixtures: one throwaway PostgreSQL database per test run, created and dropped here.
+
+Server resolution follows SPEC §10: DATABASE_URL (its server), else 127.0.0.1:5432, else an
+embedded PostgreSQL in a temporary directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from infrastructure import migrate
+from infrastructure.databases import drop_database, ensure_database
+from infrastructure.local_postgres import (
+    LocalPostgres,
+    LocalPostgresError,
+    embedded_bin_dir,
+    free_port,
+    port_answers,
+)
+from infrastructure.settings import Settings, to_asyncpg_url
+from tests.support import Catalog
+from web.app import create_app
+
+
+def _resolve_server() -> tuple[str, LocalPostgres | None]:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return url, None
+    if port_answers("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres", None
+    bin_dir = embedded_bin_dir()
+    if bin_dir is None:
+        raise LocalPostgresError("no PostgreSQL for the tests: run script/test")
+    cluster = LocalPostgres(Path(tempfile.mkdtemp(prefix="leads-test-pg-")), free_port(), bin_dir)
+    cluster.start()
+    return cluster.url, cluster
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    url, cluster = _resolve_server()
+    try:
+        yield url
+    finally:
+        if cluster is not None:
+            cluster.remove()
+            shutil.rmtree(cluster.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def new_database(server_url: str) -> Iterator[object]:
+    """A factory of empty databases on the test server, all dropped at the end of the run."""
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"leads_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        names.append(name)
+        return asyncio.run(ensure_database(server_url, name))
+
+    try:
+        yield create
+    finally:
+        for name in names:
+            asyncio.run(drop_database(server_url, name))
+
+
+@pytest.fixture(scope="session")
+def database_url(new_database) -> str:  # type: ignore[no-untyped-def]
+    """The run's database, migrated to the latest schema."""
+    url: str = new_database()
+    asyncio.run(migrate.upgrade(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(to_asyncpg_url(database_url), pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, db_pool_size=20, db_timeout_s=5.0)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(lambda: settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def catalog(engine: AsyncEngine) -> Catalog:
+    return Catalog(engine)

@@ -1,0 +1,75 @@
+"""Composition root, readiness and the error envelope of framework errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from infrastructure.container import HANDLERS, bootstrap
+from infrastructure.settings import Settings
+from web.app import create_app
+
+
+def test_every_registered_handler_resolves(settings: Settings) -> None:
+    application = bootstrap(settings)
+    try:
+        for command_type, handler_type in HANDLERS.items():
+            handler = application.bus.handler_for(command_type)
+            assert isinstance(handler, handler_type)
+            assert callable(handler)
+    finally:
+        asyncio.run(application.close())
+
+
+async def _get(settings: Settings, path: str) -> httpx.Response:
+    app = create_app(lambda: settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get(path)
+
+
+def test_readyz_is_503_on_an_unmigrated_database_and_200_after_upgrade(new_database) -> None:  # type: ignore[no-untyped-def]
+    from infrastructure import migrate
+
+    url = new_database()
+    settings = Settings(database_url=url)
+    response = asyncio.run(_get(settings, "/readyz"))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response.json()["error"]["details"]["reason"] == "schema_not_migrated"
+    assert response.headers["Retry-After"]
+    asyncio.run(migrate.upgrade(url))
+    response = asyncio.run(_get(settings, "/readyz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "schema_revision": migrate.head_revision()}
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/nowhere", 404, "not_found"),
+        ("POST", "/api/lead", 404, "not_found"),
+        ("GET", "/api/leads", 405, "method_not_allowed"),
+        ("PUT", "/api/leads/x", 405, "method_not_allowed"),
+        ("DELETE", "/healthz", 405, "method_not_allowed"),
+    ],
+)
+async def test_framework_errors_use_the_envelope(
+    client: httpx.AsyncClient, method: str, path: str, status: int, code: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == status
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict)
