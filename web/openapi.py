@@ -20,7 +20,9 @@ _LEAD_FIELDS: dict[str, Any] = {
         **_TEXT,
     },
     "email": {**_TEXT, "maxLength": 320},
-    "phone": {"oneOf": [{"type": "string", "maxLength": 64}, {"type": "integer"}, {"type": "null"}]},
+    "phone": {
+        "oneOf": [{"type": "string", "maxLength": 64}, {"type": "integer"}, {"type": "null"}]
+    },
     "first_name": {**_TEXT, "maxLength": 200},
     "last_name": {**_TEXT, "maxLength": 200},
     "address": {**_TEXT, "maxLength": 200},

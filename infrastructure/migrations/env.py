@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the connection handed over by `infrastructure.migrate`."""
+"""Alembic environment: migrates the connection handed over by `infrastructure.migrate`."""
 
 from __future__ import annotations
 

@@ -108,4 +108,6 @@ async def test_check_constraints(catalog: Catalog, sql: str, constraint: str) ->
 async def test_status_pattern_is_enforced(catalog: Catalog) -> None:
     lead_id = await _insert_lead(catalog)
     with pytest.raises(DBAPIError, match="leads_status_check"):
-        await catalog.execute("UPDATE leads SET status = 'Bad Status' WHERE lead_id = :id", id=lead_id)
+        await catalog.execute(
+            "UPDATE leads SET status = 'Bad Status' WHERE lead_id = :id", id=lead_id
+        )
