@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,9 @@ async def prepare(resolved: ResolvedDatabase) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit so the
+    # embedded server below is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     resolved = resolve_server(DATA_DIR)
     print(f"leads: database: {resolved.description}", flush=True)
     try:
