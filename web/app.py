@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from infrastructure.container import Application, bootstrap
 from infrastructure.settings import Settings
-from web import health, leads
+from web import health, leads, metrics
 from web.errors import install_error_handlers
 
 
@@ -29,6 +29,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         app.state.settings = settings
         app.state.bus = application.bus
         app.state.application = application
+        app.state.metrics = metrics.registry_for(lambda: application.engine.pool)
         try:
             yield
         finally:
@@ -45,6 +46,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
     install_error_handlers(app)
     app.include_router(leads.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app
 
 

@@ -14,6 +14,7 @@ from domain.classification import parse_source_id
 from domain.idempotency import parse_idempotency_header, reconcile_client_key
 from domain.submission import parse_submission
 from web.body import read_fields
+from web.metrics import observe_ingest
 from web.openapi import INGEST_OPENAPI, INGEST_SUBPATH_OPENAPI
 
 router = APIRouter()
@@ -80,8 +81,10 @@ def lead_response(lead: LeadIngested) -> Response:
 
 
 async def ingest_lead(request: Request) -> Response:
-    command = await build_command(request)
-    return lead_response(await request.app.state.bus.execute(command))
+    with observe_ingest() as succeeded:
+        lead: LeadIngested = await request.app.state.bus.execute(await build_command(request))
+        succeeded(lead.replayed)
+    return lead_response(lead)
 
 
 router.add_api_route("/api/leads", ingest_lead, methods=["POST"], **INGEST_OPENAPI)

@@ -1,0 +1,109 @@
+"""Prometheus metrics: `GET /metrics` — lead outcomes by error code, latency, database pool."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import APIRouter
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from domain.errors import LeadError
+
+router = APIRouter()
+
+LEADS = Counter(
+    "leads_ingest_requests_total",
+    "POST /api/leads requests by outcome (created, replayed, rejected, unavailable, failed) "
+    "and error code.",
+    ["outcome", "code"],
+)
+LATENCY = Histogram(
+    "leads_ingest_duration_seconds",
+    "Time to answer POST /api/leads, from the first byte of the body read to the result.",
+    buckets=(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+_CREATED = LEADS.labels("created", "")
+_REPLAYED = LEADS.labels("replayed", "")
+
+
+@contextmanager
+def observe_ingest() -> Iterator[Callable[[bool], None]]:
+    """Times one ingest; call the yielded function with `replayed` on success."""
+    started = time.perf_counter()
+
+    def succeeded(replayed: bool) -> None:
+        (_REPLAYED if replayed else _CREATED).inc()
+
+    try:
+        yield succeeded
+    except LeadError as error:
+        outcome = "unavailable" if error.code == "service_unavailable" else "rejected"
+        LEADS.labels(outcome, error.code).inc()
+        raise
+    except Exception:
+        LEADS.labels("failed", "internal_error").inc()
+        raise
+    finally:
+        LATENCY.observe(time.perf_counter() - started)
+
+
+class PoolCollector(Collector):
+    """Reads the connection pool's state at scrape time (no cost on the request path)."""
+
+    def __init__(self, pool: Callable[[], Any]) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pool = self._pool()
+        if pool is None:
+            return
+        size = GaugeMetricFamily("leads_db_pool_size", "Configured database connections.")
+        size.add_metric([], pool.size())
+        used = GaugeMetricFamily("leads_db_pool_checked_out", "Connections in use.")
+        used.add_metric([], pool.checkedout())
+        idle = GaugeMetricFamily("leads_db_pool_checked_in", "Idle pooled connections.")
+        idle.add_metric([], pool.checkedin())
+        yield from (size, used, idle)
+
+
+def registry_for(pool: Callable[[], Any]) -> CollectorRegistry:
+    """The registry `/metrics` serves: this process's, or all workers' when
+    PROMETHEUS_MULTIPROC_DIR is set (then pool gauges are left out: they are per process)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    from prometheus_client import REGISTRY
+
+    registry = CollectorRegistry()
+    registry.register(_Delegate(REGISTRY))
+    registry.register(PoolCollector(pool))
+    return registry
+
+
+class _Delegate(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Any]:
+        return self._registry.collect()
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
