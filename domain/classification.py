@@ -1,0 +1,164 @@
+"""Classification rules: which source a posted lead belongs to (SPEC §5).
+
+Canonical forms of source ids, source keys, hostnames and paths, and the tie-breaking rule
+among HTTP mappings. Catalog writes and request handling use the same functions, so a stored
+value and a request value compare equal exactly when they name the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import idna
+
+from domain.errors import AmbiguousSourceMapping, InvalidSource, InvalidSourceKey, UnmappedSource
+
+SOURCE_KEY_PATTERN: str = r"^[a-z0-9][a-z0-9._~-]{0,127}$"
+MAX_SOURCE_ID = 2**63 - 1
+
+_SOURCE_KEY_RE = re.compile(SOURCE_KEY_PATTERN)
+_ASCII_HOSTNAME_RE = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+_IPV6_LITERAL_RE = re.compile(r"^\[[0-9a-f:.]+\]$")
+# Longest decimal form of a bigint; checked before int() so a huge string costs nothing.
+_MAX_SOURCE_ID_DIGITS = len(str(MAX_SOURCE_ID))
+
+
+def is_absent(value: object) -> bool:
+    """A selector or field that is null or blank counts as not given (SPEC §5)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def parse_source_id(value: object) -> int | None:
+    """The posted `source_id` as a bigint, None when absent; anything else is malformed."""
+    if is_absent(value):
+        return None
+    if isinstance(value, bool):
+        # bool is an int subclass: `true` must not select source 1.
+        raise InvalidSource(reason="malformed")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        digits = value.strip()
+        # isdigit() alone accepts Arabic-Indic or full-width digits; only ASCII is a source id.
+        if not (digits.isascii() and digits.isdigit()):
+            raise InvalidSource(reason="malformed")
+        if len(digits.lstrip("0")) > _MAX_SOURCE_ID_DIGITS:
+            raise InvalidSource(reason="malformed")
+        number = int(digits)
+    else:
+        raise InvalidSource(reason="malformed")
+    if not 1 <= number <= MAX_SOURCE_ID:
+        raise InvalidSource(reason="malformed")
+    return number
+
+
+def canonical_source_key(value: str) -> str:
+    """NFKC, trimmed, lower-cased source key; the error never echoes the key (it is a secret)."""
+    if not isinstance(value, str):
+        raise InvalidSourceKey(reason="malformed")
+    key = unicodedata.normalize("NFKC", value).strip().lower()
+    if not _SOURCE_KEY_RE.fullmatch(key):
+        raise InvalidSourceKey(reason="malformed")
+    return key
+
+
+def _strip_port(host: str) -> str | None:
+    """The host without its `:port`; None when what follows the host is not a port."""
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            return None
+        name, rest = host[: end + 1], host[end + 1 :]
+        if rest and not (rest[0] == ":" and _is_port(rest[1:])):
+            return None
+        return name
+    if ":" not in host:
+        return host
+    name, _, port = host.partition(":")
+    # A second colon means an unbracketed IPv6 address, which a Host header cannot carry.
+    if ":" in port or not _is_port(port):
+        return None
+    return name
+
+
+def _is_port(port: str) -> bool:
+    return port == "" or (port.isascii() and port.isdigit())
+
+
+def canonical_hostname(host: str) -> str | None:
+    """The canonical form of a Host header (SPEC §5.3); None when empty or unconvertible."""
+    name = _strip_port(host.strip().lower())
+    if name is None:
+        return None
+    if name.endswith("."):
+        name = name[:-1]
+    if not name:
+        return None
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii").lower()
+        except (idna.IDNAError, UnicodeError):
+            return None
+    if _IPV6_LITERAL_RE.fullmatch(name) or _ASCII_HOSTNAME_RE.fullmatch(name):
+        return name
+    # Also reached when IDNA output is not a plain hostname (e.g. it kept a trailing dot),
+    # so that every non-None result is a fixed point.
+    return None
+
+
+def canonical_path(path: str, root_path: str = "") -> str:
+    """The canonical request path (SPEC §5.3): absolute, no empty/dot segments, no trailing /."""
+    segments: list[str] = []
+    # Splitting on "/" and skipping empty segments collapses repeated slashes and drops the
+    # trailing slash; "." and ".." are then the dot-segment removal of RFC 3986 §5.2.4.
+    for segment in (root_path + path).split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    return "/" + "/".join(segments)
+
+
+def canonical_path_prefix(prefix: str) -> str:
+    """A mapping's path prefix in the same canonical form as request paths; empty means `/`."""
+    return canonical_path(prefix)
+
+
+def prefix_matches(path_prefix: str, path: str) -> bool:
+    """Whether a canonical prefix covers a canonical path, on a segment boundary only."""
+    return path_prefix == "/" or path == path_prefix or path.startswith(path_prefix + "/")
+
+
+@dataclass(frozen=True, slots=True)
+class MappingCandidate:
+    """An active HTTP mapping for the request's hostname: the source it names and its prefix."""
+
+    source_id: int
+    path_prefix: str
+
+
+def select_mapping(candidates: Iterable[MappingCandidate], path: str) -> int:
+    """The source of the longest matching prefix; unmapped if none, ambiguous if it is shared."""
+    canonical = canonical_path(path)
+    best_length = -1
+    best_sources: set[int] = set()
+    for candidate in candidates:
+        prefix = canonical_path_prefix(candidate.path_prefix)
+        if not prefix_matches(prefix, canonical):
+            continue
+        if len(prefix) > best_length:
+            best_length = len(prefix)
+            best_sources = {candidate.source_id}
+        elif len(prefix) == best_length:
+            best_sources.add(candidate.source_id)
+    if not best_sources:
+        raise UnmappedSource()
+    if len(best_sources) > 1:
+        raise AmbiguousSourceMapping(source_ids=sorted(best_sources))
+    return next(iter(best_sources))
