@@ -1,0 +1,155 @@
+"""The posted fields of a lead turned into typed values (SPEC §6), before classification.
+
+Selectors (`source_id`, `source_key`, `idempotency_key`) pass through raw: their errors
+carry their own codes and are decided by the classification and idempotency rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from domain.errors import InvalidRequest
+
+CONTACT_FIELDS: tuple[str, ...] = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "address",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+)
+KNOWN_FIELDS: tuple[str, ...] = (
+    "source_id",
+    "source_key",
+    "idempotency_key",
+    *CONTACT_FIELDS,
+    "is_test",
+)
+MAX_ATTRIBUTES = 100
+MAX_DEPTH = 32
+
+_MAX_LENGTHS: Mapping[str, int] = {"email": 320, "phone": 64}
+_DEFAULT_MAX_LENGTH = 200
+_INTEGER_CONTACT_FIELDS = frozenset({"phone", "postal_code"})
+_KNOWN = frozenset(KNOWN_FIELDS)
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0", ""})
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One posted lead: raw selectors, typed contact fields, the test flag, other fields."""
+
+    source_id: object
+    source_key: object
+    idempotency_key: object
+    contact: Mapping[str, str | None]
+    is_test: bool
+    attributes: Mapping[str, object]
+
+
+def check_text(value: object, depth: int = 0) -> None:
+    """Reject what PostgreSQL text/jsonb cannot store or JSON cannot express, at any depth."""
+    if isinstance(value, str):
+        _check_string(value)
+    elif isinstance(value, bool | int | None):
+        return
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRequest(reason="invalid_number")
+    elif isinstance(value, Mapping | list | tuple):
+        if depth >= MAX_DEPTH:
+            raise InvalidRequest(reason="too_deep")
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                check_text(key, depth + 1)
+                check_text(item, depth + 1)
+        else:
+            for item in value:
+                check_text(item, depth + 1)
+    else:
+        raise InvalidRequest(reason="wrong_type")
+
+
+def _check_string(text: str) -> None:
+    if "\x00" in text:
+        raise InvalidRequest(reason="invalid_characters")
+    try:
+        # Fast path: UTF-8 encoding fails exactly on lone surrogates (U+D800..U+DFFF).
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(reason="invalid_characters") from None
+
+
+def parse_submission(fields: Mapping[str, object]) -> Submission:
+    """Typed view of the merged body and query fields; raises InvalidRequest with a reason."""
+    check_text(fields)
+    known: dict[str, object] = {}
+    attributes: dict[str, object] = {}
+    for name, value in fields.items():
+        folded = _known_name(name)
+        if folded is None:
+            attributes[name] = value
+        elif folded not in known:
+            known[folded] = value
+        elif not _same_value(known[folded], value):
+            raise InvalidRequest(reason="conflicting_values", field=folded)
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise InvalidRequest(reason="too_many_fields")
+    return Submission(
+        source_id=known.get("source_id"),
+        source_key=known.get("source_key"),
+        idempotency_key=known.get("idempotency_key"),
+        contact={name: _contact_value(name, known.get(name)) for name in CONTACT_FIELDS},
+        is_test=_is_test(known.get("is_test")),
+        attributes=attributes,
+    )
+
+
+def _known_name(name: str) -> str | None:
+    # ASCII-only folding: str.lower() maps e.g. KELVIN SIGN to "k", which must not make a
+    # different name stand for `source_key`.
+    if not name.isascii():
+        return None
+    folded = name.lower()
+    return folded if folded in _KNOWN else None
+
+
+def _same_value(first: object, second: object) -> bool:
+    # `1 == True == 1.0` in Python; in JSON they are different values.
+    return type(first) is type(second) and first == second
+
+
+def _contact_value(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    limit = _MAX_LENGTHS.get(name, _DEFAULT_MAX_LENGTH)
+    if name in _INTEGER_CONTACT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        # A decimal string has more than 0.3 digits per bit: skip str() of absurd integers.
+        if value.bit_length() > 4 * limit:
+            raise InvalidRequest(reason="too_long", field=name)
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidRequest(reason="wrong_type", field=name)
+    if len(value) > limit:
+        raise InvalidRequest(reason="too_long", field=name)
+    return value
+
+
+def _is_test(value: object) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return value == 1
+    if isinstance(value, str):
+        flag = value.strip().lower()
+        if flag in _TRUE:
+            return True
+        if flag in _FALSE:
+            return False
+    raise InvalidRequest(reason="wrong_type", field="is_test")
