@@ -98,7 +98,8 @@ def derive_idempotency_key(
     attributes: Mapping[str, object],
 ) -> str:
     """`d1:` + SHA-256 of the canonical JSON of the lead's content (SPEC §8)."""
-    if normalized_email is None and normalized_phone is None:
+    # Falsy, not just None: an empty normalized value identifies nobody either.
+    if not normalized_email and not normalized_phone:
         raise IdempotencyDerivationFailed(required_any_of=["email", "phone"])
     content: dict[str, object] = {"is_test": bool(is_test), "attributes": dict(attributes)}
     if normalized_email:

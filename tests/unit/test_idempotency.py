@@ -249,12 +249,13 @@ def test_derived_key_layout(
     assert key == _sha(canonical)
 
 
-def test_derivation_needs_email_or_phone() -> None:
+@pytest.mark.parametrize(("email", "phone"), [(None, None), ("", None), (None, ""), ("", "")])
+def test_derivation_needs_email_or_phone(email: str | None, phone: str | None) -> None:
     with pytest.raises(IdempotencyDerivationFailed) as raised:
         derive_idempotency_key(
             {"first_name": "Ann", "email": "not normalizable"},
-            normalized_email=None,
-            normalized_phone=None,
+            normalized_email=email,
+            normalized_phone=phone,
             is_test=False,
             attributes={},
         )
