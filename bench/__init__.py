@@ -1,0 +1,1 @@
+"""The project's benchmark (`bench/run`): latency, concurrency, throughput, round trips, RSS."""

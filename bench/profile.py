@@ -1,0 +1,165 @@
+"""py-spy for `bench/run --profile DIR`: finding it, and summarizing its raw (collapsed) stacks.
+
+`python -m bench.profile FILE` prints the summary of a profile recorded earlier.
+A raw line is `frame;frame;…;leaf COUNT`, a frame `function (path:line)`, root first.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+PY_SPY_VERSION = "0.4.3"
+TOOLS = Path(__file__).resolve().parent / ".tools"  # git-ignored (bench/.gitignore)
+
+_FRAME = re.compile(r"^(?P<function>.*) \((?P<path>.*?)(?::(?P<line>\d+))?\)$")
+
+
+def find_py_spy(explicit: str | None = None) -> str:
+    """py-spy: the given path, else on PATH or beside this python, else installed into a venv
+    of its own under bench/.tools (never into the project's dependencies)."""
+    if explicit:
+        return explicit
+    for candidate in (
+        shutil.which("py-spy"),
+        str(Path(sys.executable).parent / "py-spy"),
+        str(TOOLS / "bin" / "py-spy"),
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    print(f"[bench] installing py-spy=={PY_SPY_VERSION} into {TOOLS}", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(TOOLS)], check=True)
+    subprocess.run(
+        [str(TOOLS / "bin" / "pip"), "install", "--quiet", f"py-spy=={PY_SPY_VERSION}"], check=True
+    )
+    return str(TOOLS / "bin" / "py-spy")
+
+
+def parse_frame(frame: str) -> tuple[str, str]:
+    """(function, path) of one frame; path is shortened to what follows site-packages."""
+    match = _FRAME.match(frame)
+    if match is None:
+        return frame, ""
+    path = match.group("path")
+    for marker in ("site-packages/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            if marker == "/lib/python3":
+                path = "stdlib/" + path.split("/", 1)[-1]
+            break
+    return match.group("function"), path
+
+
+def group_of(path: str) -> str:
+    """The package a frame belongs to: `sqlalchemy`, `asyncpg`, `stdlib:asyncio`, `app:web`…"""
+    if not path:
+        return "native/other"
+    head, _, rest = path.partition("/")
+    if head == "stdlib":
+        module = rest.split("/", 1)[0]
+        return "stdlib:" + module.removesuffix(".py")
+    if head in ("web", "domain", "handlers", "infrastructure", "queries", "commands", "bench"):
+        return "app:" + head
+    if path.startswith("<"):
+        return "native/other"
+    return head.removesuffix(".py")
+
+
+def load(raw: Path) -> list[tuple[list[tuple[str, str]], int]]:
+    stacks = []
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [
+            parse_frame(f)
+            for f in stack.split(";")
+            if not f.startswith("process ") and not f.startswith("thread ")
+        ]
+        stacks.append((frames, int(count)))
+    return stacks
+
+
+# Inclusive buckets: a sample counts in every bucket one of its frames matches.
+STAGES: list[tuple[str, re.Pattern[str]]] = [
+    (label, re.compile(pattern))
+    for label, pattern in [
+        ("HTTP server: uvicorn protocol (parse, send)", r"^uvicorn/protocols/"),
+        ("access log (uvicorn + logging)", r"^stdlib/logging/|^uvicorn/logging"),
+        ("FastAPI/Starlette routing + middleware", r"^(starlette|fastapi)/"),
+        ("request → command (web/, domain/ parsing)", r"^web/(leads|body)\.py:build_command$"),
+        ("handler: IngestLeadHandler.__call__", r"^handlers/ingest_lead\.py:__call__$"),
+        ("  unit of work enter (pool checkout + begin)", r"unit_of_work\.py:__aenter__$"),
+        ("  SELECT source (_resolve_source)", r"^handlers/ingest_lead\.py:_resolve_source$"),
+        ("  normalize + key + lead_id (_new_lead)", r"^handlers/ingest_lead\.py:_new_lead$"),
+        ("  INSERT … ON CONFLICT (leads.add)", r"^infrastructure/repositories\.py:add$"),
+        ("  COMMIT (uow.commit)", r"unit_of_work\.py:commit$"),
+        ("  unit of work exit (pool checkin)", r"unit_of_work\.py:__aexit__$"),
+        ("SQLAlchemy (any frame)", r"^sqlalchemy/"),
+        ("SQLAlchemy greenlet bridge (greenlet_spawn/await_)", r"^sqlalchemy/util/_?concurrency"),
+        ("SQLAlchemy asyncpg adapter", r"^sqlalchemy/dialects/postgresql/asyncpg\.py"),
+        ("SQLAlchemy pool", r"^sqlalchemy/pool/"),
+        ("asyncpg (Python frames)", r"^asyncpg/"),
+        ("phonenumbers", r"^phonenumbers/"),
+        ("response (lead_response, orjson)", r"^web/leads\.py:lead_response$"),
+    ]
+]
+
+
+def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
+    stacks = load(raw)
+    total = sum(count for _, count in stacks)
+    if total == 0:
+        return {"samples": 0}
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    groups: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
+    for frames, count in stacks:
+        keys = {f"{path}:{function}" for function, path in frames}
+        for key in keys:
+            inclusive[key] += count
+        for label, pattern in STAGES:
+            if any(pattern.search(key) for key in keys):
+                stages[label] += count
+        if frames:
+            function, path = frames[-1]
+            leaf[f"{path}:{function}"] += count
+            groups[group_of(path)] += count
+
+    def pct(counter: Counter[str], n: int) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(n)]
+
+    return {
+        "samples": total,
+        "stages_inclusive_pct": [
+            (label, round(100 * stages[label] / total, 1)) for label, _ in STAGES
+        ],
+        "self_by_package_pct": pct(groups, top),
+        "self_by_function_pct": pct(leaf, top),
+        "inclusive_by_function_pct": pct(inclusive, top),
+    }
+
+
+def render(summary: dict[str, Any], top: int = 25) -> str:
+    if not summary.get("samples"):
+        return "(no samples)"
+    lines = [f"{summary['samples']} samples (on-CPU Python stacks of the service).", ""]
+    lines += ["| stage (inclusive) | % |", "|---|---|"]
+    lines += [f"| {label} | {p} |" for label, p in summary["stages_inclusive_pct"]]
+    lines += ["", "| package (self time) | % |", "|---|---|"]
+    lines += [f"| {k} | {p} |" for k, p in summary["self_by_package_pct"][:top]]
+    lines += ["", "| function (self time) | % |", "|---|---|"]
+    lines += [f"| `{k}` | {p} |" for k, p in summary["self_by_function_pct"][:top]]
+    lines += ["", "| function (inclusive) | % |", "|---|---|"]
+    lines += [f"| `{k}` | {p} |" for k, p in summary["inclusive_by_function_pct"][:top]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(summarize(Path(sys.argv[1]), top=40), top=40))
