@@ -1,0 +1,115 @@
+"""Checking a stored catalog for what will misroute or reject leads.
+
+An ambiguity (one hostname and path prefix held by several live sources) makes every post
+there fail with 409 `ambiguous_source_mapping`: it is an error. The rest are warnings:
+mappings and sources that cannot take leads although they are marked active, and mappings
+that no request can match.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Literal
+
+from domain.catalog import LEADS_PATH, CatalogSnapshot, HttpMapping, is_postable_prefix
+from domain.classification import canonical_hostname, canonical_path_prefix
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProblem:
+    severity: Severity
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogReport:
+    problems: tuple[CatalogProblem, ...]
+
+    @property
+    def errors(self) -> tuple[CatalogProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[CatalogProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+    @property
+    def has_ambiguity(self) -> bool:
+        return any(p.kind == "ambiguous_mapping" for p in self.problems)
+
+
+def _canonical_place(mapping: HttpMapping) -> tuple[str, str]:
+    return (
+        canonical_hostname(mapping.hostname) or mapping.hostname,
+        canonical_path_prefix(mapping.path_prefix),
+    )
+
+
+def check_catalog(snapshot: CatalogSnapshot) -> CatalogReport:
+    """Every problem of the stored catalog, errors first, each group in a stable order."""
+    offers = {o.code: o for o in snapshot.offers}
+    sources = {s.code: s for s in snapshot.sources}
+    problems: list[CatalogProblem] = []
+
+    def problem(severity: Severity, kind: str, message: str) -> None:
+        problems.append(CatalogProblem(severity, kind, message))
+
+    live_sources = {s.code for s in snapshot.sources if s.active and offers[s.offer].active}
+    holders: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+    for mapping in snapshot.mappings:
+        if not mapping.active:
+            continue
+        source = sources[mapping.source]
+        place = _canonical_place(mapping)
+        if mapping.source in live_sources:
+            holders[place].add(mapping.source)
+        if not source.active:
+            problem(
+                "warning",
+                "mapping_of_inactive_source",
+                f"active mapping {mapping.label} points to inactive source {source.code}",
+            )
+        elif not offers[source.offer].active:
+            problem(
+                "warning",
+                "mapping_of_inactive_offer",
+                f"active mapping {mapping.label} points to source {source.code} "
+                f"of inactive offer {source.offer}",
+            )
+        if place != (mapping.hostname, mapping.path_prefix):
+            problem(
+                "warning",
+                "non_canonical_mapping",
+                f"mapping {mapping.label} is not stored in canonical form "
+                f"({place[0]}{place[1]}), so requests may not match it: re-apply the catalog",
+            )
+        if not is_postable_prefix(place[1]):
+            problem(
+                "warning",
+                "unreachable_mapping",
+                f"mapping {mapping.label}: path_prefix is outside {LEADS_PATH}, "
+                f"so no lead posted to {LEADS_PATH}/… can match it",
+            )
+    for (hostname, path_prefix), codes in holders.items():
+        if len(codes) > 1:
+            held_by = ", ".join(f"{c} (source_id {snapshot.source_ids[c]})" for c in sorted(codes))
+            problem(
+                "error",
+                "ambiguous_mapping",
+                f"ambiguous mapping {hostname}{path_prefix} is held by {len(codes)} active "
+                f"sources: {held_by}; leads posted there get 409 ambiguous_source_mapping",
+            )
+    for source in snapshot.sources:
+        if source.active and not offers[source.offer].active:
+            problem(
+                "warning",
+                "source_of_inactive_offer",
+                f"active source {source.code} belongs to inactive offer {source.offer}, "
+                "so it takes no leads",
+            )
+    order = {"error": 0, "warning": 1}
+    return CatalogReport(tuple(sorted(problems, key=lambda p: (order[p.severity], p.message))))

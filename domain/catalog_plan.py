@@ -1,0 +1,202 @@
+"""Planning a catalog apply: what each entry of a document creates, updates or leaves alone.
+
+References (offer → market and vertical, source → offer, mapping → source) resolve against
+the document and the stored catalog together, and source keys must stay unique across both,
+so a plan that passes here writes without a constraint violation. Entries the document does
+not mention are not part of the plan: applying is an upsert, never a delete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, Literal
+
+from domain.catalog import (
+    CatalogDocument,
+    CatalogError,
+    CatalogSnapshot,
+    Entry,
+    HttpMapping,
+    Market,
+    Offer,
+    Record,
+    Source,
+    Vertical,
+)
+from domain.classification import canonical_hostname, canonical_path_prefix
+
+Action = Literal["create", "update", "unchanged"]
+ACTIONS: tuple[Action, ...] = ("create", "update", "unchanged")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange(Generic[Record]):
+    """One entry of the document: the state it asks for, and the state stored before."""
+
+    kind: str
+    subject: str
+    action: Action
+    record: Record
+    stored: Record | None
+    changed_fields: tuple[str, ...] = ()
+
+
+AnyChange = (
+    PlannedChange[Market]
+    | PlannedChange[Vertical]
+    | PlannedChange[Offer]
+    | PlannedChange[Source]
+    | PlannedChange[HttpMapping]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPlan:
+    markets: tuple[PlannedChange[Market], ...] = ()
+    verticals: tuple[PlannedChange[Vertical], ...] = ()
+    offers: tuple[PlannedChange[Offer], ...] = ()
+    sources: tuple[PlannedChange[Source], ...] = ()
+    mappings: tuple[PlannedChange[HttpMapping], ...] = ()
+
+    @property
+    def changes(self) -> tuple[AnyChange, ...]:
+        return (*self.markets, *self.verticals, *self.offers, *self.sources, *self.mappings)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(change.action != "unchanged" for change in self.changes)
+
+    @property
+    def sources_changing_key(self) -> tuple[str, ...]:
+        """Stored sources whose key changes: released first, so keys can swap in one apply."""
+        return tuple(
+            change.record.code
+            for change in self.sources
+            if change.action == "update" and "source_key" in change.changed_fields
+        )
+
+
+def _changed_fields(record: Record, stored: Record) -> tuple[str, ...]:
+    return tuple(
+        f.name
+        for f in dataclasses.fields(record)
+        if getattr(record, f.name) != getattr(stored, f.name)
+    )
+
+
+def _plan(
+    kind: str,
+    entries: Sequence[Entry[Record]],
+    stored: Mapping[Hashable, Record],
+    identity: Callable[[Record], Hashable],
+    subject: Callable[[Record], str],
+) -> tuple[PlannedChange[Record], ...]:
+    changes: list[PlannedChange[Record]] = []
+    for entry in entries:
+        current = stored.get(identity(entry.record))
+        if current is None:
+            changes.append(PlannedChange(kind, subject(entry.record), "create", entry.record, None))
+            continue
+        kept = {name: getattr(current, name) for name in entry.omitted}
+        record = dataclasses.replace(entry.record, **kept)
+        changed = _changed_fields(record, current)
+        action: Action = "update" if changed else "unchanged"
+        changes.append(PlannedChange(kind, subject(record), action, record, current, changed))
+    return tuple(changes)
+
+
+def _stored_mappings(mappings: Iterable[HttpMapping]) -> dict[Hashable, HttpMapping]:
+    """Stored mappings by canonical identity; a row already in canonical form wins a tie.
+
+    Rows written with plain SQL may hold a hostname or prefix that is not canonical; the
+    document's entry then matches it and rewrites it canonical.
+    """
+    by_identity: dict[Hashable, HttpMapping] = {}
+    for mapping in mappings:
+        identity = (
+            mapping.source,
+            canonical_hostname(mapping.hostname) or mapping.hostname,
+            canonical_path_prefix(mapping.path_prefix),
+        )
+        if identity not in by_identity or mapping.identity == identity:
+            by_identity[identity] = mapping
+    return by_identity
+
+
+def _code(record: Market | Vertical | Offer | Source) -> str:
+    return record.code
+
+
+def _check_reference(
+    entry: Entry[Offer] | Entry[Source] | Entry[HttpMapping],
+    field: str,
+    known: set[str],
+    what: str,
+) -> None:
+    code = getattr(entry.record, field)
+    if code not in known:
+        raise CatalogError(
+            entry.label, field, f'"{code}" names no {what} in this file or in the catalog'
+        )
+
+
+def plan_catalog(document: CatalogDocument, snapshot: CatalogSnapshot) -> CatalogPlan:
+    """What applying `document` to `snapshot` does; raises `CatalogError` naming a bad entry."""
+    markets = {m.code for m in snapshot.markets} | {e.record.code for e in document.markets}
+    verticals = {v.code for v in snapshot.verticals} | {e.record.code for e in document.verticals}
+    offers = {o.code for o in snapshot.offers} | {e.record.code for e in document.offers}
+    sources = {s.code for s in snapshot.sources} | {e.record.code for e in document.sources}
+    for offer in document.offers:
+        _check_reference(offer, "market", markets, "market")
+        _check_reference(offer, "vertical", verticals, "vertical")
+    for source in document.sources:
+        _check_reference(source, "offer", offers, "offer")
+    for mapping in document.mappings:
+        _check_reference(mapping, "source", sources, "source")
+
+    plan = CatalogPlan(
+        markets=_plan(
+            "market", document.markets, {m.code: m for m in snapshot.markets}, _code, _code
+        ),
+        verticals=_plan(
+            "vertical", document.verticals, {v.code: v for v in snapshot.verticals}, _code, _code
+        ),
+        offers=_plan("offer", document.offers, {o.code: o for o in snapshot.offers}, _code, _code),
+        sources=_plan(
+            "source", document.sources, {s.code: s for s in snapshot.sources}, _code, _code
+        ),
+        mappings=_plan(
+            "mapping",
+            document.mappings,
+            _stored_mappings(snapshot.mappings),
+            lambda m: m.identity,
+            lambda m: m.label,
+        ),
+    )
+    _check_unique_keys(document, plan, snapshot)
+    return plan
+
+
+def _check_unique_keys(
+    document: CatalogDocument, plan: CatalogPlan, snapshot: CatalogSnapshot
+) -> None:
+    """No two sources may share a key after the apply, counting sources the file leaves out."""
+    in_document = {change.record.code for change in plan.sources}
+    owners = {
+        s.source_key: s.code
+        for s in snapshot.sources
+        if s.source_key is not None and s.code not in in_document
+    }
+    for entry, change in zip(document.sources, plan.sources, strict=True):
+        key = change.record.source_key
+        if key is None:
+            continue
+        owner = owners.setdefault(key, change.record.code)
+        if owner != change.record.code:
+            # The key itself is a secret: name its holder, never the key.
+            raise CatalogError(entry.label, "source_key", f'is already the key of source "{owner}"')
