@@ -12,12 +12,21 @@ import punq
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commands.base import Command
+from commands.catalog import ApplyCatalog, CheckCatalog, DescribeSource, ExportCatalog
 from commands.check_readiness import CheckReadiness
 from commands.ingest_lead import IngestLead
 from handlers.bus import CommandBus
+from handlers.catalog import (
+    ApplyCatalogHandler,
+    CheckCatalogHandler,
+    DescribeSourceHandler,
+    ExportCatalogHandler,
+)
+from handlers.catalog_ports import CatalogUnitOfWorkFactory
 from handlers.check_readiness import CheckReadinessHandler, SchemaProbe
 from handlers.ingest_lead import IngestLeadHandler
 from handlers.ports import UnitOfWorkFactory
+from infrastructure.catalog_unit_of_work import SqlCatalogUnitOfWorkFactory
 from infrastructure.database import create_engine
 from infrastructure.migrate import AlembicSchemaProbe
 from infrastructure.settings import Settings
@@ -26,6 +35,10 @@ from infrastructure.unit_of_work import SqlUnitOfWorkFactory
 HANDLERS: dict[type[Command[Any]], type[Any]] = {
     IngestLead: IngestLeadHandler,
     CheckReadiness: CheckReadinessHandler,
+    ApplyCatalog: ApplyCatalogHandler,
+    ExportCatalog: ExportCatalogHandler,
+    CheckCatalog: CheckCatalogHandler,
+    DescribeSource: DescribeSourceHandler,
 }
 
 
@@ -49,6 +62,7 @@ def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     container.register(Settings, instance=settings)
     container.register(AsyncEngine, instance=engine)
     container.register(UnitOfWorkFactory, instance=SqlUnitOfWorkFactory(engine))  # type: ignore[type-abstract]
+    container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))  # type: ignore[type-abstract]
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))  # type: ignore[type-abstract]
     for handler_type in HANDLERS.values():
         container.register(handler_type, scope=punq.Scope.singleton)

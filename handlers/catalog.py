@@ -1,0 +1,81 @@
+"""Handles the catalog commands, each in one transaction through a catalog unit of work."""
+
+from __future__ import annotations
+
+from commands.catalog import (
+    ApplyCatalog,
+    CatalogApplied,
+    CatalogDocumentData,
+    CheckCatalog,
+    DescribeSource,
+    ExportCatalog,
+)
+from domain.catalog import SourceDescription, catalog_document, describe_source, parse_catalog
+from domain.catalog_check import CatalogReport, check_catalog
+from domain.catalog_plan import CatalogPlan, plan_catalog
+from handlers.catalog_ports import CatalogRepository, CatalogUnitOfWorkFactory
+
+
+class ApplyCatalogHandler:
+    def __init__(self, uow_factory: CatalogUnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def __call__(self, command: ApplyCatalog) -> CatalogApplied:
+        # A malformed document fails before any connection is taken.
+        document = parse_catalog(command.document)
+        async with self._uow_factory() as uow:
+            # Serialized with other appliers: the plan is made on what it is written over.
+            await uow.catalog.lock()
+            plan = plan_catalog(document, await uow.catalog.snapshot())
+            if plan.has_changes and not command.dry_run:
+                await _write(uow.catalog, plan)
+                await uow.commit()
+        return CatalogApplied(plan=plan, dry_run=command.dry_run)
+
+
+async def _write(catalog: CatalogRepository, plan: CatalogPlan) -> None:
+    """Referenced entries first, so every code an entry names exists when it is written."""
+    for market in plan.markets:
+        if market.action != "unchanged":
+            await catalog.save_market(market.record)
+    for vertical in plan.verticals:
+        if vertical.action != "unchanged":
+            await catalog.save_vertical(vertical.record)
+    for offer in plan.offers:
+        if offer.action != "unchanged":
+            await catalog.save_offer(offer.record)
+    if plan.sources_changing_key:
+        await catalog.release_source_keys(plan.sources_changing_key)
+    for source in plan.sources:
+        if source.action != "unchanged":
+            await catalog.save_source(source.record)
+    for mapping in plan.mappings:
+        if mapping.action != "unchanged":
+            await catalog.save_mapping(mapping.record, mapping.stored)
+
+
+class ExportCatalogHandler:
+    def __init__(self, uow_factory: CatalogUnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def __call__(self, command: ExportCatalog) -> CatalogDocumentData:
+        async with self._uow_factory() as uow:
+            return catalog_document(await uow.catalog.snapshot())
+
+
+class CheckCatalogHandler:
+    def __init__(self, uow_factory: CatalogUnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def __call__(self, command: CheckCatalog) -> CatalogReport:
+        async with self._uow_factory() as uow:
+            return check_catalog(await uow.catalog.snapshot())
+
+
+class DescribeSourceHandler:
+    def __init__(self, uow_factory: CatalogUnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def __call__(self, command: DescribeSource) -> SourceDescription:
+        async with self._uow_factory() as uow:
+            return describe_source(await uow.catalog.snapshot(), command.code)
