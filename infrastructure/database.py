@@ -42,6 +42,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=timeout,
         pool_recycle=3600,
+        # Errors are logged (503 warnings, 500 traces); their SQL parameters are the posted
+        # email, phone and source_key, which must not reach the logs.
+        hide_parameters=True,
         connect_args=connect_args,
     )
 
