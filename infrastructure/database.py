@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import uuid4
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.errors import ServiceUnavailable
@@ -36,7 +39,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args["prepared_statement_cache_size"] = 0
         connect_args["prepared_statement_name_func"] = lambda: f"__leads_{uuid4().hex}__"
         connect_args["server_settings"] = {"application_name": "leads"}
-    return create_async_engine(
+    engine = create_async_engine(
         settings.async_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
@@ -47,6 +50,25 @@ def create_engine(settings: Settings) -> AsyncEngine:
         hide_parameters=True,
         connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "handle_error", _terminate_before_invalidating)
+    return engine
+
+
+def terminate(driver_connection: object) -> None:
+    """Close an asyncpg connection's socket now, without a round trip to the server."""
+    abort = getattr(driver_connection, "terminate", None)
+    if callable(abort):
+        abort()
+
+
+def _terminate_before_invalidating(context: ExceptionContext) -> None:
+    # SQLAlchemy invalidates a connection that was interrupted (a cancelled task: our
+    # per-request deadline) or lost, and its asyncpg adapter first tries a polite close that
+    # waits up to 2 s for the server. A server that does not answer would turn a deadline
+    # into deadline + 2 s; the transaction dies with the socket either way.
+    if context.is_disconnect and context.connection is not None:
+        with contextlib.suppress(Exception):
+            terminate(context.connection.connection.driver_connection)
 
 
 def is_unavailable(error: BaseException) -> bool:
