@@ -8,12 +8,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from cli import db, serve
+from cli import catalog, db, serve
 from infrastructure.local_postgres import LocalPostgresError
 from infrastructure.settings import SettingsError
 
 # Each module adds its sub-commands; `run(args)` returns the exit status.
-COMMAND_MODULES = (serve, db)
+COMMAND_MODULES = (serve, db, catalog)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -12,12 +12,20 @@ from typing import Any
 
 import uvicorn
 
+from cli.catalog import load_catalog_file, summary
+from commands.catalog import ApplyCatalog, ExportCatalog
 from infrastructure import migrate
+from infrastructure.container import bootstrap
 from infrastructure.databases import ensure_database
 from infrastructure.local_postgres import ResolvedDatabase, resolve_server
+from infrastructure.settings import Settings
 
 DATA_DIR = Path(".data")
 LOCAL_DATABASE_NAME = "leads"
+EXAMPLE_CATALOGS = (
+    Path(__file__).resolve().parent.parent / "examples" / "catalog.yaml",  # a checkout
+    Path("examples") / "catalog.yaml",  # the working directory of the container image
+)
 
 
 def register(commands: Any) -> None:
@@ -37,7 +45,25 @@ async def prepare(resolved: ResolvedDatabase) -> str:
     else:
         url = await ensure_database(resolved.server_url, LOCAL_DATABASE_NAME)
     await migrate.upgrade(url)
+    await load_example_catalog(url)
     return url
+
+
+async def load_example_catalog(url: str, path: Path | None = None) -> bool:
+    """Apply the example catalog when the catalog has no market yet; True when it did."""
+    application = bootstrap(Settings(database_url=url))
+    try:
+        if (await application.bus.execute(ExportCatalog()))["markets"]:
+            return False
+        path = path or next((p for p in EXAMPLE_CATALOGS if p.is_file()), None)
+        if path is None:
+            print("leads: the catalog is empty; load one with `leads catalog apply FILE`")
+            return False
+        applied = await application.bus.execute(ApplyCatalog(load_catalog_file(path)))
+    finally:
+        await application.close()
+    print(f"leads: loaded the example catalog {path}: {summary(applied)}", flush=True)
+    return True
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,211 @@
+"""`leads catalog apply|export|check|docs`: the classification catalog, through the command bus.
+
+Exit status: 0 done, 1 `check` found an ambiguous mapping, 2 bad input or nothing done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from sqlalchemy import exc as sa_exc
+
+from cli.catalog_docs import posting_instructions
+from commands.base import Command
+from commands.catalog import (
+    ApplyCatalog,
+    CatalogApplied,
+    CheckCatalog,
+    DescribeSource,
+    ExportCatalog,
+)
+from domain.catalog import SECTIONS, CatalogError
+from domain.catalog_plan import ACTIONS, CatalogPlan
+from domain.errors import ServiceUnavailable
+from infrastructure.container import bootstrap
+from infrastructure.settings import Settings
+
+R = TypeVar("R")
+
+_UNDEFINED_TABLE = "42P01"
+
+
+class CatalogFileError(ValueError):
+    """A catalog file that cannot be read or parsed."""
+
+
+def register(commands: Any) -> None:
+    catalog = commands.add_parser(
+        "catalog",
+        help="configure and check markets, verticals, offers, sources and posting URLs",
+        description="The classification catalog on DATABASE_URL.",
+    )
+    actions = catalog.add_subparsers(dest="action", required=True, metavar="ACTION")
+    apply = actions.add_parser(
+        "apply",
+        help="create or update the entries of a YAML/JSON catalog file (never deletes)",
+    )
+    apply.add_argument("file", metavar="FILE", help="catalog file (.yaml, .yml, .json; - = stdin)")
+    apply.add_argument(
+        "--dry-run", action="store_true", help="print what would change and write nothing"
+    )
+    apply.set_defaults(run=_apply)
+    export = actions.add_parser(
+        "export", help="print the stored catalog as YAML (source keys included)"
+    )
+    export.set_defaults(run=_export)
+    check = actions.add_parser(
+        "check", help="report ambiguous mappings (exit 1) and active entries that take no leads"
+    )
+    check.set_defaults(run=_check)
+    docs = actions.add_parser("docs", help="print posting instructions for one source")
+    docs.add_argument("source_code", metavar="SOURCE_CODE")
+    docs.add_argument(
+        "--base-url",
+        help="where the service answers, for the generic URL; its scheme is used for the "
+        "mapped URLs (default: http://localhost:8000, mapped URLs in https)",
+    )
+    docs.set_defaults(run=_docs)
+
+
+def load_catalog_file(path: str | Path) -> Mapping[str, object]:
+    """The document in a YAML or JSON catalog file (`-` reads standard input)."""
+    name = str(path)
+    try:
+        text = sys.stdin.read() if name == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CatalogFileError(f"{name}: cannot read it: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise CatalogFileError(f"{name}: not UTF-8 text") from None
+    try:
+        document = json.loads(text) if name.lower().endswith(".json") else yaml.safe_load(text)
+    except json.JSONDecodeError as error:
+        raise CatalogFileError(
+            f"{name}: malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+    except yaml.YAMLError as error:
+        raise CatalogFileError(f"{name}: malformed YAML: {_yaml_problem(error)}") from None
+    if document is None:
+        raise CatalogFileError(f"{name}: the file is empty")
+    if not isinstance(document, dict):
+        raise CatalogFileError(
+            f"{name}: the catalog must be a mapping with the sections {', '.join(SECTIONS)}"
+        )
+    return document
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    if mark is None:
+        return str(problem)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+
+
+async def execute(command: Command[R], settings: Settings | None = None) -> R:
+    """Run one command on a freshly built application, then release it."""
+    application = bootstrap(settings or Settings.from_env())
+    try:
+        return await application.bus.execute(command)
+    finally:
+        await application.close()
+
+
+def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Prints the one-line reason of a failure on stderr and exits 2."""
+
+    @functools.wraps(action)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return action(args)
+        except (CatalogError, CatalogFileError) as error:
+            message = str(error)
+            if isinstance(error, CatalogError) and getattr(args, "file", None):
+                message = f"{args.file}: {message}"
+            print(f"leads: {message}", file=sys.stderr)
+        except ServiceUnavailable as error:
+            print(
+                f"leads: the database is unavailable: {error.__cause__ or error}", file=sys.stderr
+            )
+        except sa_exc.ProgrammingError as error:
+            if getattr(error.orig, "sqlstate", None) != _UNDEFINED_TABLE:
+                raise
+            print(
+                "leads: the database has no catalog tables yet: run `leads db upgrade` first",
+                file=sys.stderr,
+            )
+        return 2
+
+    return run
+
+
+_DONE = {"create": "created", "update": "updated", "unchanged": "unchanged"}
+_WOULD = {"create": "would create", "update": "would update", "unchanged": "unchanged"}
+
+
+def _plan_lines(plan: CatalogPlan, dry_run: bool) -> list[str]:
+    verbs = _WOULD if dry_run else _DONE
+    lines = []
+    for change in plan.changes:
+        if change.action == "unchanged" and not dry_run:
+            continue
+        fields = f" ({', '.join(change.changed_fields)})" if change.changed_fields else ""
+        lines.append(f"{verbs[change.action]} {change.kind} {change.subject}{fields}")
+    return lines
+
+
+def summary(applied: CatalogApplied) -> str:
+    plan = applied.plan
+    created, updated, unchanged = (plan.count(action) for action in ACTIONS)
+    if applied.dry_run:
+        return (
+            f"dry run: {created} to create, {updated} to update, {unchanged} unchanged; "
+            "nothing was written"
+        )
+    return f"catalog applied: {created} created, {updated} updated, {unchanged} unchanged"
+
+
+@_reports_errors
+def _apply(args: argparse.Namespace) -> int:
+    document = load_catalog_file(args.file)
+    applied = asyncio.run(execute(ApplyCatalog(document, dry_run=args.dry_run)))
+    for line in _plan_lines(applied.plan, applied.dry_run):
+        print(line)
+    print(summary(applied))
+    return 0
+
+
+@_reports_errors
+def _export(args: argparse.Namespace) -> int:
+    _ = args
+    document = asyncio.run(execute(ExportCatalog()))
+    sys.stdout.write(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    return 0
+
+
+@_reports_errors
+def _check(args: argparse.Namespace) -> int:
+    _ = args
+    report = asyncio.run(execute(CheckCatalog()))
+    for problem in report.problems:
+        print(f"{problem.severity}: {problem.message}")
+    if report.problems:
+        print(f"catalog check: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    else:
+        print("catalog check: no problems found")
+    return 1 if report.has_ambiguity else 0
+
+
+@_reports_errors
+def _docs(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    description = asyncio.run(execute(DescribeSource(args.source_code), settings))
+    sys.stdout.write(posting_instructions(description, args.base_url, settings.max_body_bytes))
+    return 0

@@ -1,0 +1,185 @@
+"""Posting instructions for one source: the text `leads catalog docs SOURCE_CODE` prints.
+
+The field and error tables restate SPEC §6 for a publisher; tests check them against the
+code that enforces it, so they cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from urllib.parse import quote, urlsplit
+
+import phonenumbers
+
+from domain.catalog import LEADS_PATH, SourceDescription, posting_path
+
+DEFAULT_BASE_URL = "http://localhost:8000"
+
+# (field, accepted types, limit or meaning)
+FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("source_id", "integer, or string of digits", "selects the source (see above)"),
+    ("source_key", "string", "selects the source (see above)"),
+    ("idempotency_key", "string", "1-255 printable ASCII characters (see Idempotency)"),
+    ("email", "string", "at most 320 characters"),
+    ("phone", "string or integer", "at most 64 characters"),
+    ("first_name", "string", "at most 200 characters"),
+    ("last_name", "string", "at most 200 characters"),
+    ("address", "string", "at most 200 characters"),
+    ("city", "string", "at most 200 characters"),
+    ("region", "string", "at most 200 characters"),
+    ("postal_code", "string or integer", "at most 200 characters"),
+    ("country", "string", "at most 200 characters"),
+    ("is_test", "boolean, or true/false/1/0", "marks a test lead"),
+)
+MAX_ATTRIBUTES = 100
+
+# (code, HTTP status, when)
+ERRORS: tuple[tuple[str, int, str], ...] = (
+    ("invalid_request", 400, "bad body, field or parameters (details.reason says which)"),
+    ("invalid_source", 400, "source_id is malformed, unknown or inactive"),
+    ("invalid_source_key", 400, "source_key malformed, unknown, inactive, or not source_id's"),
+    ("unmapped_source", 400, "no source selected and none is mapped to the host and path"),
+    ("ambiguous_source_mapping", 409, "the host and path are mapped to several sources"),
+    ("invalid_idempotency_key_format", 400, "bad key, repeated header, or header and field differ"),
+    (
+        "idempotency_derivation_failed",
+        400,
+        "no idempotency key, and no email or phone to derive one from",
+    ),
+    ("not_found", 404, "no such URL"),
+    ("method_not_allowed", 405, "leads are posted with POST"),
+    ("service_unavailable", 503, "temporary: retry after Retry-After seconds, same key"),
+    ("internal_error", 500, "unexpected: retry with the same key"),
+)
+
+
+def _example_phone(region: str | None) -> str:
+    number = phonenumbers.example_number_for_type(
+        region or "US", phonenumbers.PhoneNumberType.MOBILE
+    )
+    if number is None:  # a few regions (e.g. TA) have no mobile example
+        number = phonenumbers.example_number_for_type("US", phonenumbers.PhoneNumberType.MOBILE)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _mapping_urls(description: SourceDescription, scheme: str) -> list[str]:
+    urls: list[str] = []
+    for mapping in description.mappings:
+        url = f"{scheme}://{mapping.hostname}{quote(posting_path(mapping.path_prefix))}"
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Left-aligned columns; the last one runs free."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  " + "  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]])
+        for row in rows
+    ]
+
+
+def posting_instructions(
+    description: SourceDescription, base_url: str | None = None, max_body_bytes: int = 65536
+) -> str:
+    """The instructions for one source; holds its own key and never another source's."""
+    source, offer, market = description.source, description.offer, description.market
+    scheme = urlsplit(base_url).scheme if base_url else "https"
+    generic_url = (base_url or DEFAULT_BASE_URL).rstrip("/") + LEADS_PATH
+    mapping_urls = _mapping_urls(description, scheme)
+    region = f", phone region {market.phone_region}" if market.phone_region else ""
+    vertical = description.vertical
+    lines = [
+        f"Posting instructions for source {source.code}: {source.name}",
+        f"  offer     {offer.code}: {offer.name}",
+        f"  market    {market.code}: {market.name}{region}",
+        f"  vertical  {vertical.code}: {vertical.name}",
+    ]
+    if not description.accepts_leads:
+        why = "this source is inactive" if not source.active else f"offer {offer.code} is inactive"
+        lines += ["", f"WARNING: {why}, so posts to it are rejected until it is activated."]
+
+    selectors = "source_id" if source.source_key is None else "source_id or source_key"
+    lines += ["", "Where to post"]
+    lines += [f"  POST {url}" for url in mapping_urls]
+    lines.append(
+        f"  {'or ' if mapping_urls else ''}POST {generic_url} with {selectors} in the body"
+    )
+    lines += [
+        "  Body: a JSON object (Content-Type: application/json) or a form",
+        f"  (application/x-www-form-urlencoded), at most {max_body_bytes} bytes.",
+        "  Query-string parameters count as fields too.",
+    ]
+
+    lines += ["", "How the source is identified (the first one sent wins)"]
+    lines.append(f"  1. source_id: {description.source_id} (body or query string)")
+    if source.source_key is not None:
+        lines.append(
+            f"  2. source_key: {source.source_key} (body or query string; a secret: "
+            "share it only with this source)"
+        )
+    else:
+        lines.append("  2. source_key: this source has none")
+    if mapping_urls:
+        lines.append("  3. the posting URL itself (host and path above), when neither is sent")
+    else:
+        lines.append("  3. posting URL: this source has no HTTP mapping, so send 1 or 2")
+
+    lines += ["", "Fields (all optional; names match case-insensitively)"]
+    lines += _table([("field", "type", "limit"), *FIELDS])
+    lines += [
+        f"  Any other top-level field is stored as posted in the lead's attributes "
+        f"(at most {MAX_ATTRIBUTES}).",
+        "  Strings must not contain U+0000 or unpaired surrogates; null or blank means absent.",
+    ]
+
+    lines += [
+        "",
+        "Idempotency",
+        "  - Send a key in the Idempotency-Key header or the idempotency_key field",
+        "    (1-255 printable ASCII characters, trimmed); if both are sent they must be equal.",
+        "  - Without a key, one is derived from the contact fields, is_test and attributes,",
+        "    so a lead without a key needs an email or a phone.",
+        "  - 201 Created for a new lead. The same key again returns 200 OK with the header",
+        "    Idempotent-Replayed: true and the stored lead (even if the body differs).",
+        "  - After a timeout or a 5xx, retry with the same key: it never creates a second lead.",
+    ]
+
+    lines += [
+        "",
+        "Responses",
+        f'  Success: {{"lead_id": "<uuid>", "source_id": {description.source_id}, '
+        '"offer_id": <id>, "market_id": <id>,',
+        '            "vertical_id": <id>, "idempotency_key": "<key>",',
+        '            "idempotency_key_origin": "client", "status": "received", "replayed": false}',
+        '  Error: {"error": {"code": "<code>", "message": "<text>", "details": {...}}}',
+    ]
+    lines += _table([("code", "HTTP", "when"), *((c, str(s), w) for c, s, w in ERRORS)])
+
+    body: dict[str, object] = {}
+    if not mapping_urls:
+        if source.source_key is not None:
+            body["source_key"] = source.source_key
+        else:
+            body["source_id"] = description.source_id
+    body.update(
+        {
+            "email": "jane.doe@example.com",
+            "phone": _example_phone(market.phone_region),
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "campaign": "spring-promo",
+        }
+    )
+    url = mapping_urls[0] if mapping_urls else generic_url
+    lines += [
+        "",
+        "Example",
+        f"  curl -sS -X POST {shlex.quote(url)} \\",
+        "    -H 'Content-Type: application/json' \\",
+        "    -H 'Idempotency-Key: order-10001' \\",
+        f"    -d {shlex.quote(json.dumps(body, ensure_ascii=False))}",
+    ]
+    return "\n".join(lines) + "\n"
