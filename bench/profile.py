@@ -59,6 +59,8 @@ def group_of(path: str) -> str:
     """The package a frame belongs to: `sqlalchemy`, `asyncpg`, `stdlib:asyncio`, `app:web`…"""
     if not path:
         return "native/other"
+    if re.search(r"\.(c|cpp|hpp|h)$", path) or ".so" in path:
+        return "native:" + path.rsplit("/", 1)[-1]
     head, _, rest = path.partition("/")
     if head == "stdlib":
         module = rest.split("/", 1)[0]
@@ -85,28 +87,46 @@ def load(raw: Path) -> list[tuple[list[tuple[str, str]], int]]:
     return stacks
 
 
-# Inclusive buckets: a sample counts in every bucket one of its frames matches.
+# Inclusive buckets: a sample counts in every bucket one of its frames matches. Frames are
+# "path:Class.method". SQLAlchemy runs its sync core inside greenlets, whose stacks py-spy shows
+# with their own root (Connection.execute, Engine.connect…), not under the handler frame.
 STAGES: list[tuple[str, re.Pattern[str]]] = [
     (label, re.compile(pattern))
     for label, pattern in [
-        ("HTTP server: uvicorn protocol (parse, send)", r"^uvicorn/protocols/"),
-        ("access log (uvicorn + logging)", r"^stdlib/logging/|^uvicorn/logging"),
-        ("FastAPI/Starlette routing + middleware", r"^(starlette|fastapi)/"),
-        ("request → command (web/, domain/ parsing)", r"^web/(leads|body)\.py:build_command$"),
-        ("handler: IngestLeadHandler.__call__", r"^handlers/ingest_lead\.py:__call__$"),
-        ("  unit of work enter (pool checkout + begin)", r"unit_of_work\.py:__aenter__$"),
-        ("  SELECT source (_resolve_source)", r"^handlers/ingest_lead\.py:_resolve_source$"),
-        ("  normalize + key + lead_id (_new_lead)", r"^handlers/ingest_lead\.py:_new_lead$"),
-        ("  INSERT … ON CONFLICT (leads.add)", r"^infrastructure/repositories\.py:add$"),
-        ("  COMMIT (uow.commit)", r"unit_of_work\.py:commit$"),
-        ("  unit of work exit (pool checkin)", r"unit_of_work\.py:__aexit__$"),
-        ("SQLAlchemy (any frame)", r"^sqlalchemy/"),
-        ("SQLAlchemy greenlet bridge (greenlet_spawn/await_)", r"^sqlalchemy/util/_?concurrency"),
-        ("SQLAlchemy asyncpg adapter", r"^sqlalchemy/dialects/postgresql/asyncpg\.py"),
-        ("SQLAlchemy pool", r"^sqlalchemy/pool/"),
-        ("asyncpg (Python frames)", r"^asyncpg/"),
-        ("phonenumbers", r"^phonenumbers/"),
-        ("response (lead_response, orjson)", r"^web/leads\.py:lead_response$"),
+        ("uvicorn: HTTP parsing (data_received)", r"^uvicorn/.*:HttpToolsProtocol\.data_received$"),
+        ("uvicorn: response send (incl. access log)", r"^uvicorn/.*:RequestResponseCycle\.send$"),
+        ("  access log (logging)", r"^stdlib/logging/|^uvicorn/logging"),
+        (
+            "ASGI app: FastAPI + Starlette + middlewares",
+            r"^fastapi/applications\.py:FastAPI\.__call__$",
+        ),
+        ("  FastAPI telemetry check (opentelemetry env lookups)", r"NativeTelemetry\.enabled$"),
+        ("  FastAPI dependency solving", r"^fastapi/dependencies/utils\.py:solve_dependencies$"),
+        ("  endpoint web/leads.py:ingest_lead", r"^web/leads\.py:ingest_lead$"),
+        ("    request → command (body, parse, keys)", r"^web/leads\.py:build_command$"),
+        (
+            "    handler IngestLeadHandler.__call__",
+            r"^handlers/ingest_lead\.py:IngestLeadHandler\.__call__$",
+        ),
+        ("      unit of work enter (checkout + begin)", r"SqlUnitOfWork\.__aenter__$"),
+        ("      SELECT source (+ lazy BEGIN)", r"^handlers/ingest_lead\.py:_resolve_source$"),
+        ("      normalize, key, lead_id (_new_lead)", r"^handlers/ingest_lead\.py:_new_lead$"),
+        ("        phonenumbers", r"^phonenumbers/"),
+        ("      INSERT … ON CONFLICT", r"SqlLeadRepository\.add$"),
+        ("      COMMIT", r"SqlUnitOfWork\.commit$"),
+        ("      unit of work exit (checkin)", r"SqlUnitOfWork\.__aexit__$"),
+        ("SQLAlchemy core inside greenlets (own roots)", r"^greenlet-root$"),
+        ("SQLAlchemy, any frame", r"^sqlalchemy/"),
+        ("  greenlet_spawn / await_ (the greenlet bridge)", r"^sqlalchemy/util/_?concurrency"),
+        (
+            "  asyncpg adapter (dialects/postgresql/asyncpg.py)",
+            r"^sqlalchemy/dialects/postgresql/asyncpg\.py",
+        ),
+        ("  pool checkout/checkin", r"^sqlalchemy/pool/"),
+        ("asyncpg, any frame", r"^asyncpg/"),
+        ("socket write() syscalls (--native only)", r"^(libc[^:]*|native):write$"),
+        ("epoll wait (--native only)", r"epoll_(p)?wait$"),
+        ("GC (--native only)", r"gc_collect"),
     ]
 ]
 
@@ -122,6 +142,8 @@ def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
     stages: Counter[str] = Counter()
     for frames, count in stacks:
         keys = {f"{path}:{function}" for function, path in frames}
+        if frames and frames[0][1].startswith("sqlalchemy/"):
+            keys.add("greenlet-root")
         for key in keys:
             inclusive[key] += count
         for label, pattern in STAGES:

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -159,18 +160,40 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the service and its workers, in seconds."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the service and its workers."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    user = system = 0
     for each in descendants(pid):
         try:
             stat = Path(f"/proc/{each}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / ticks, system / ticks
+
+
+def pids_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) of these processes; ones that have exited count 0."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])
     return total / ticks
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
 
 
 class RssSampler:
@@ -286,6 +309,24 @@ class Run:
     def query(self, sql: str, *params: object) -> Any:
         return asyncio.run(self._query(sql, *params))
 
+    def postgres_pids(self) -> list[int]:
+        """The server processes working for this run: its database's backends and the
+        background processes (WAL writer, checkpointer…), when they run on this machine."""
+
+        async def fetch() -> list[int]:
+            connection = await asyncpg.connect(self.db_url)
+            try:
+                rows = await connection.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+                    "(datname = current_database() OR backend_type <> 'client backend')"
+                )
+                return [row["pid"] for row in rows]
+            finally:
+                await connection.close()
+
+        pids = asyncio.run(fetch())
+        return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
     def lead_count(self) -> int:
         return int(self.query("SELECT count(*) FROM leads"))
 
@@ -299,6 +340,16 @@ class Run:
             self.embedded = None
 
     # ---------------------------------------------------------------- machine
+
+    def background_load(self, seconds: float = 2.0) -> None:
+        """How busy the machine is before we load it: other work skews every number."""
+        before = machine_cpu()
+        time.sleep(seconds)
+        after = machine_cpu()
+        cores = (after[0] - before[0]) / (after[1] - before[1]) * len(os.sched_getaffinity(0))
+        self.results["background_busy_cores"] = round(cores, 2)
+        if cores > 0.25:
+            log(f"warning: the machine is already busy ({cores:.2f} cores) before the run")
 
     def machine(self) -> None:
         async def server_facts() -> dict[str, str]:
@@ -550,10 +601,46 @@ class Run:
         assert self.service is not None
         log(f"{label}: wrk, {CLIENTS} connections, {duration:g} s")
         before_rows, before_cpu = self.lead_count(), cpu_seconds(self.service.pid)
+        pg_pids = self.postgres_pids()
+        before_pg, before_machine = pids_cpu_seconds(pg_pids), machine_cpu()
+        before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         with RssSampler(self.service.pid) as sampler:
             result = self.wrk(duration, f"{self.nonce}-{label}")
-        result["server_cpu_cores"] = round(
-            (cpu_seconds(self.service.pid) - before_cpu) / result["seconds"], 2
+        after_cpu = cpu_seconds(self.service.pid)
+        after_pg, after_machine = pids_cpu_seconds(pg_pids), machine_cpu()
+        after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds = result["seconds"]
+        busy = after_machine[0] - before_machine[0]
+        nproc = len(os.sched_getaffinity(0))
+        result["machine_busy_cores"] = round(
+            busy / (after_machine[1] - before_machine[1]) * nproc, 2
+        )
+        result["postgres_cpu_cores"] = (
+            round((after_pg - before_pg) / seconds, 2) if pg_pids else None
+        )
+        result["wrk_cpu_cores"] = round(
+            (
+                after_children.ru_utime
+                + after_children.ru_stime
+                - before_children.ru_utime
+                - before_children.ru_stime
+            )
+            / seconds,
+            2,
+        )
+        user, system = after_cpu[0] - before_cpu[0], after_cpu[1] - before_cpu[1]
+        result["server_cpu_cores"] = round((user + system) / result["seconds"], 2)
+        result["server_cpu_user_cores"] = round(user / result["seconds"], 2)
+        result["server_cpu_system_cores"] = round(system / result["seconds"], 2)
+        result["server_cpu_us_per_request"] = (
+            round((user + system) / result["requests"] * 1e6) if result["requests"] else None
+        )
+        result["other_processes_cpu_cores"] = round(
+            result["machine_busy_cores"]
+            - result["server_cpu_cores"]
+            - (result["postgres_cpu_cores"] or 0)
+            - result["wrk_cpu_cores"],
+            2,
         )
         result["rows_inserted"] = self.lead_count() - before_rows
         result["rss"] = sampler.summary()
@@ -583,7 +670,18 @@ class Run:
         argv.append(self.db_url)
         log(f"pgbench: {CLIENTS} clients, {round(duration)} s, the service's new-lead SQL")
         before = self.lead_count()
+        before_machine = machine_cpu()
+        before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = self.child(argv, timeout=duration + 120)
+        after_machine = machine_cpu()
+        after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client_cpu = (
+            after_children.ru_utime
+            + after_children.ru_stime
+            - before_children.ru_utime
+            - before_children.ru_stime
+        )
+        busy_share = (after_machine[0] - before_machine[0]) / (after_machine[1] - before_machine[1])
         tps = re.search(r"^tps = ([\d.]+)", out, re.MULTILINE)
         latency = re.search(r"^latency average = ([\d.]+) ms", out, re.MULTILINE)
         failed = re.search(r"^number of failed transactions: (\d+)", out, re.MULTILINE)
@@ -594,6 +692,8 @@ class Run:
             "latency_avg_ms": float(latency.group(1)) if latency else None,
             "failed": int(failed.group(1)) if failed else 0,
             "rows_inserted": self.lead_count() - before,
+            "machine_busy_cores": round(busy_share * nproc, 2),
+            "pgbench_cpu_cores": round(client_cpu / duration, 2),
             "script": script.read_text(),
             "output": out,
         }
@@ -669,6 +769,8 @@ def render(results: dict[str, Any]) -> str:
         f"shared_buffers={pg['shared_buffers']}), Python {m['python']}, uvicorn {m['uvicorn']}, "
         f"SQLAlchemy {m['sqlalchemy']}, asyncpg {m['asyncpg']}, {m['wrk']}, {m['pgbench']}, "
         f"git {m['git']}.",
+        f"Background load before the run: {results['background_busy_cores']} busy cores "
+        "(other processes' work skews every number).",
         f"Server: {results['server']}. Service: `{results['service_command']}`"
         + (f" with {m['env']}" if m["env"] else "")
         + ".",
@@ -725,7 +827,19 @@ def render(results: dict[str, Any]) -> str:
             "≥ responses",
             w["rows_inserted"] >= w["requests"] - w["errors"],
         )
-        row(label, "service CPU (cores)", w["server_cpu_cores"])
+        row(
+            label,
+            "service CPU: cores (user + system) / µs per request",
+            f"{w['server_cpu_cores']} ({w['server_cpu_user_cores']} + "
+            f"{w['server_cpu_system_cores']}) / {w['server_cpu_us_per_request']}",
+        )
+        row(
+            label,
+            "CPU cores: machine busy / service / postgres / wrk / other processes",
+            f"{w['machine_busy_cores']} of {results['machine']['nproc']} / "
+            f"{w['server_cpu_cores']} / {w['postgres_cpu_cores']} / {w['wrk_cpu_cores']} / "
+            f"{w['other_processes_cpu_cores']}",
+        )
         r = w["rss"]
         row(
             label,
@@ -737,6 +851,12 @@ def render(results: dict[str, Any]) -> str:
         label = f"ceiling (pgbench, {CLIENTS} clients, -M prepared)"
         row(label, "TPS", f"{p['tps']:.1f}")
         row(label, "latency avg ms / failed", f"{p['latency_avg_ms']} / {p['failed']}")
+        row(
+            label,
+            "CPU cores: machine busy / pgbench client",
+            f"{p['machine_busy_cores']} of {results['machine']['nproc']} / "
+            f"{p['pgbench_cpu_cores']}",
+        )
     if w and p:
         ratio = results["ratio"]
         row(
@@ -849,6 +969,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run.create_database()
         run.machine()
+        run.background_load()
         run.round_trips()
         run.start_service()
         run.sequential()
