@@ -77,9 +77,9 @@ def register(commands: Any) -> None:
 
 def load_catalog_file(path: str | Path) -> Mapping[str, object]:
     """The document in a YAML or JSON catalog file (`-` reads standard input)."""
-    name = str(path)
+    name = _display_name(str(path))
     try:
-        text = sys.stdin.read() if name == "-" else Path(path).read_text(encoding="utf-8")
+        text = sys.stdin.read() if str(path) == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise CatalogFileError(f"{name}: cannot read it: {error.strerror or error}") from None
     except UnicodeDecodeError:
@@ -99,6 +99,10 @@ def load_catalog_file(path: str | Path) -> Mapping[str, object]:
             f"{name}: the catalog must be a mapping with the sections {', '.join(SECTIONS)}"
         )
     return document
+
+
+def _display_name(path: str) -> str:
+    return "<stdin>" if path == "-" else path
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -128,7 +132,7 @@ def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[...
         except (CatalogError, CatalogFileError) as error:
             message = str(error)
             if isinstance(error, CatalogError) and getattr(args, "file", None):
-                message = f"{args.file}: {message}"
+                message = f"{_display_name(args.file)}: {message}"
             print(f"leads: {message}", file=sys.stderr)
         except ServiceUnavailable as error:
             print(

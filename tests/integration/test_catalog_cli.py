@@ -7,6 +7,7 @@ what the test put there.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -286,3 +287,17 @@ def test_serve_leaves_a_configured_catalog_alone(
 def test_the_docs_tables_match_the_contract() -> None:
     assert tuple(name for name, _, _ in FIELDS) == KNOWN_FIELDS
     assert {code: status for code, status, _ in ERRORS} == dict(STATUS_BY_CODE)
+
+
+def test_apply_reads_standard_input(
+    fresh_database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("markets: [{code: fr, name: France}]\n"))
+    assert leads(capsys, "catalog", "apply", "-")[1].endswith("1 created, 0 updated, 0 unchanged\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("markets: [{code: fr, name: 7}]\n"))
+    status, _, err = leads(capsys, "catalog", "apply", "-")
+    assert (status, err) == (
+        2,
+        'leads: <stdin>: markets #1 "fr": name: must be a string '
+        "(got the int 7: in YAML, quote the value)\n",
+    )
