@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,6 +161,22 @@ def _wait_until_up(service: Service, timeout_s: float = 20) -> None:
     raise AssertionError(f"uvicorn did not come up:\n{service.logs()}")
 
 
+@asynccontextmanager
+async def table_locked(
+    url: str, table: str, mode: str = "ACCESS EXCLUSIVE"
+) -> AsyncIterator[asyncpg.Connection]:
+    """Holds a lock on `table` from another session until exit."""
+    connection = await connect(url)
+    transaction = connection.transaction()
+    await transaction.start()
+    await connection.execute(f"LOCK TABLE {table} IN {mode} MODE")
+    try:
+        yield connection
+    finally:
+        await transaction.rollback()
+        await connection.close()
+
+
 def lead_payload(source: CatalogSource, key: str) -> dict[str, object]:
     return {
         "source_key": source.source_key,
@@ -185,7 +201,12 @@ class Outcome:
     error_code: str | None = None
     retry_after: str | None = None
     transport_error: str | None = None
-    elapsed_s: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.finished_at - self.started_at
 
     @property
     def succeeded(self) -> bool:
@@ -217,8 +238,7 @@ class Load:
 async def post_lead(
     client: httpx.AsyncClient, source: CatalogSource, key: str, path: str = "/api/leads"
 ) -> Outcome:
-    outcome = Outcome(key)
-    started = time.monotonic()
+    outcome = Outcome(key, started_at=time.monotonic())
     try:
         response = await client.post(path, json=lead_payload(source, key))
     except httpx.TransportError as error:
@@ -231,11 +251,11 @@ async def post_lead(
         else:
             outcome.error_code = body["error"]["code"]
             outcome.retry_after = response.headers.get("retry-after")
-    outcome.elapsed_s = time.monotonic() - started
+    outcome.finished_at = time.monotonic()
     return outcome
 
 
-def client_for(service: Service, timeout_s: float = DB_TIMEOUT_S + 8) -> httpx.AsyncClient:
+def client_for(service: Service, timeout_s: float = DB_TIMEOUT_S + 5) -> httpx.AsyncClient:
     """A client whose timeout is the hang detector: a request slower than it is a failure."""
     return httpx.AsyncClient(
         base_url=service.base_url,

@@ -8,8 +8,8 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,12 +23,12 @@ from tests.faults.harness import (
     MARGIN_S,
     Outcome,
     client_for,
-    connect,
     database_url,
     post_lead,
     prepare_database,
     running_service,
     stored_leads,
+    table_locked,
     unique_keys,
 )
 from tests.support import CatalogSource
@@ -39,20 +39,6 @@ pytestmark = pytest.mark.faults
 # for the pool must not then wait a whole statement timeout again.
 STAGGER_S = 0.25
 ARRIVALS = 8
-
-
-@asynccontextmanager
-async def table_locked(url: str, table: str) -> AsyncIterator[None]:
-    """Holds an ACCESS EXCLUSIVE lock on `table` from another session until exit."""
-    connection = await connect(url)
-    transaction = connection.transaction()
-    await transaction.start()
-    await connection.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-    try:
-        yield
-    finally:
-        await transaction.rollback()
-        await connection.close()
 
 
 def _postgres_pids(cluster: LocalPostgres) -> list[int]:
