@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from uuid import uuid4
 
 import asyncpg
 from sqlalchemy import event
@@ -33,11 +32,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         },
     }
     if not settings.db_statement_cache:
-        # Transaction-pooling PgBouncer: a prepared statement may not exist on the next
-        # server connection, so prepare unnamed-per-use statements and cache none.
+        # Transaction-pooling PgBouncer: the next transaction may run on another server
+        # connection, so cache no statement and use only the unnamed one (asyncpg re-parses
+        # it with every execution). Named statements, even uniquely named, would outlive
+        # their transaction: asyncpg closes them lazily, from whatever server connection
+        # PgBouncer lends next, so they pile up on the server. PgBouncer rejects the
+        # statement_timeout startup parameter; set it on the role or database instead.
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
-        connect_args["prepared_statement_name_func"] = lambda: f"__leads_{uuid4().hex}__"
         connect_args["server_settings"] = {"application_name": "leads"}
     engine = create_async_engine(
         settings.async_database_url,
