@@ -131,6 +131,18 @@ STAGES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+# Frames every request runs under (process start-up, the event loop, the ASGI middleware chain):
+# left out of the inclusive table, which should show where the time splits.
+_BOILERPLATE = re.compile(
+    r"^(<frozen runpy>|click/|uvicorn/(main|__main__|_compat|server)|(stdlib/)?asyncio/runners"
+    r"|uvicorn/middleware/|uvicorn/protocols/http/httptools_impl\.py:RequestResponseCycle\.run_asgi"
+    r"|starlette/(applications|middleware/|_exception_handler|routing)|fastapi/(applications|"
+    r"routing|middleware|_body_limit|telemetry/_asgi\.py:ExceptionTelemetryMiddleware)"
+    r"|web/errors\.py:UnexpectedErrorMiddleware\.__call__$|multiprocessing/|loop\.c|"
+    r"_asynciomodule\.c|object\.h|core\.c|queue\.h|loop-watcher\.c|libc\.so\.6:0x)"
+)
+
+
 def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
     stacks = load(raw)
     total = sum(count for _, count in stacks)
@@ -144,7 +156,7 @@ def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
         keys = {f"{path}:{function}" for function, path in frames}
         if frames and frames[0][1].startswith("sqlalchemy/"):
             keys.add("greenlet-root")
-        for key in keys:
+        for key in keys - {"greenlet-root"}:
             inclusive[key] += count
         for label, pattern in STAGES:
             if any(pattern.search(key) for key in keys):
@@ -153,6 +165,10 @@ def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
             function, path = frames[-1]
             leaf[f"{path}:{function}"] += count
             groups[group_of(path)] += count
+
+    for key in list(inclusive):
+        if _BOILERPLATE.search(key):
+            del inclusive[key]
 
     def pct(counter: Counter[str], n: int) -> list[tuple[str, float]]:
         return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(n)]
