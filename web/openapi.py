@@ -9,6 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 _TEXT = {"type": ["string", "null"]}
+# What Python's str.strip() removes, so that the schema accepts exactly what the server does.
+_SPACE = (
+    r"[\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+_IS_TEST_TEXT = rf"^{_SPACE}*(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[01])?{_SPACE}*$"
 _LEAD_FIELDS: dict[str, Any] = {
     "source_id": {
         "description": "Numeric id of the source (highest priority selector).",
@@ -33,11 +38,14 @@ _LEAD_FIELDS: dict[str, Any] = {
     },
     "country": {**_TEXT, "maxLength": 200},
     "is_test": {
+        "description": "true/false, 1/0 (number or string; strings in any case, trimmed; "
+        "an empty string is false).",
         "oneOf": [
             {"type": "boolean"},
-            {"type": "string", "enum": ["true", "false", "1", "0"]},
+            {"type": "integer", "enum": [0, 1]},
+            {"type": "string", "pattern": _IS_TEST_TEXT},
             {"type": "null"},
-        ]
+        ],
     },
 }
 LEAD_REQUEST_SCHEMA: dict[str, Any] = {
