@@ -19,7 +19,15 @@ from infrastructure.settings import Settings
 
 # Failures that mean "the database cannot do this right now": the client may retry safely
 # because nothing was committed.
-_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")  # connection, resources, operator intervention
+_UNAVAILABLE_SQLSTATE_CLASSES = (
+    "08",  # connection exception
+    "40",  # transaction rollback: serialization failure, deadlock — the server says retry
+    "53",  # insufficient resources: disk full, out of memory, too many connections
+    "57",  # operator intervention: shutdown, cancel (statement timeout), cannot connect now
+)
+# A read-only server (standby, failover in progress, default_transaction_read_only) refuses
+# the write before it happens.
+_UNAVAILABLE_SQLSTATES = ("25006",)  # read_only_sql_transaction
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -108,7 +116,9 @@ def is_unavailable(error: BaseException) -> bool:
     ):
         return True
     sqlstate = getattr(error, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return isinstance(sqlstate, str) and (
+        sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
+    )
 
 
 @asynccontextmanager
