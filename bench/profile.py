@@ -72,19 +72,41 @@ def group_of(path: str) -> str:
     return head.removesuffix(".py")
 
 
-def load(raw: Path) -> list[tuple[list[tuple[str, str]], int]]:
-    stacks = []
+# Threads that block in a syscall py-spy does not see as idle: uvicorn's worker health-check
+# pipe (`always_pong`), the supervisor's wait, multiprocessing's resource tracker.
+_IDLE_HELPERS = re.compile(r"Process\.always_pong$|Multiprocess\.run$|resource_tracker\.py:main$")
+
+
+def _python_frames(stack: str) -> list[str]:
+    """The frames of one raw stack without py-spy's `process …`/`thread …` pseudo-frames (a
+    process frame quotes the command line, which may itself contain `;`)."""
+    frames: list[str] = []
+    pieces = iter(stack.split(";"))
+    for piece in pieces:
+        if piece.startswith("process ") and piece.count('"') % 2 == 1:
+            for rest in pieces:  # skip up to the piece that closes the quoted command line
+                if rest.count('"') % 2 == 1:
+                    break
+            continue
+        if piece.startswith("process ") or piece.startswith("thread "):
+            continue
+        frames.append(piece)
+    return frames
+
+
+def load(raw: Path) -> tuple[list[tuple[list[tuple[str, str]], int]], int]:
+    """The stacks of a raw profile, and how many samples were idle helper threads."""
+    stacks, idle = [], 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [
-            parse_frame(f)
-            for f in stack.split(";")
-            if not f.startswith("process ") and not f.startswith("thread ")
-        ]
+        frames = [parse_frame(f) for f in _python_frames(stack)]
+        if not frames or any(_IDLE_HELPERS.search(f"{p}:{fn}") for fn, p in frames):
+            idle += int(count)
+            continue
         stacks.append((frames, int(count)))
-    return stacks
+    return stacks, idle
 
 
 # Inclusive buckets: a sample counts in every bucket one of its frames matches. Frames are
@@ -95,7 +117,7 @@ STAGES: list[tuple[str, re.Pattern[str]]] = [
     for label, pattern in [
         ("uvicorn: HTTP parsing (data_received)", r"^uvicorn/.*:HttpToolsProtocol\.data_received$"),
         ("uvicorn: response send (incl. access log)", r"^uvicorn/.*:RequestResponseCycle\.send$"),
-        ("  access log (logging)", r"^stdlib/logging/|^uvicorn/logging"),
+        ("  access log (logging)", r"^(stdlib/)?logging/|^uvicorn/logging"),
         (
             "ASGI app: FastAPI + Starlette + middlewares",
             r"^fastapi/applications\.py:FastAPI\.__call__$",
@@ -144,7 +166,7 @@ _BOILERPLATE = re.compile(
 
 
 def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
-    stacks = load(raw)
+    stacks, idle = load(raw)
     total = sum(count for _, count in stacks)
     if total == 0:
         return {"samples": 0}
@@ -175,6 +197,7 @@ def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
 
     return {
         "samples": total,
+        "idle_helper_thread_samples_dropped": idle,
         "stages_inclusive_pct": [
             (label, round(100 * stages[label] / total, 1)) for label, _ in STAGES
         ],
@@ -187,7 +210,12 @@ def summarize(raw: Path, top: int = 25) -> dict[str, Any]:
 def render(summary: dict[str, Any], top: int = 25) -> str:
     if not summary.get("samples"):
         return "(no samples)"
-    lines = [f"{summary['samples']} samples (on-CPU Python stacks of the service).", ""]
+    lines = [
+        f"{summary['samples']} samples (on-CPU Python stacks of the service; "
+        f"{summary.get('idle_helper_thread_samples_dropped', 0)} samples of blocked helper "
+        "threads left out).",
+        "",
+    ]
     lines += ["| stage (inclusive) | % |", "|---|---|"]
     lines += [f"| {label} | {p} |" for label, p in summary["stages_inclusive_pct"]]
     lines += ["", "| package (self time) | % |", "|---|---|"]
