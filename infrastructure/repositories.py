@@ -31,6 +31,10 @@ SOURCES_MAPPED_TO_HOST = text(
     f"JOIN {_ACTIVE_SOURCES} ON s.source_id = mp.source_id "
     "WHERE mp.hostname = :hostname AND mp.is_active AND s.is_active AND o.is_active"
 )
+# No conflict target: both unique indexes, (source_id, idempotency_key) and the primary key
+# lead_id, must be arbiters. lead_id is derived from (source_id, idempotency_key), so a
+# conflict on either is the same lead; naming only the first lets two racing inserts of one
+# lead fail on the primary key with a unique violation instead of doing nothing.
 INSERT_LEAD = text(
     "INSERT INTO leads (lead_id, source_id, offer_id, market_id, vertical_id, "
     "idempotency_key, idempotency_key_origin, is_test, email, normalized_email, phone, "
@@ -39,7 +43,7 @@ INSERT_LEAD = text(
     ":market_id, :vertical_id, :idempotency_key, :idempotency_key_origin, :is_test, :email, "
     ":normalized_email, :phone, :normalized_phone, :first_name, :last_name, :address, :city, "
     ":region, :postal_code, :country, CAST(:attributes AS jsonb), :received_host, "
-    ":received_path) ON CONFLICT (source_id, idempotency_key) DO NOTHING "
+    ":received_path) ON CONFLICT DO NOTHING "
     f"RETURNING {LEAD_VIEW_COLUMNS}"
 )
 

@@ -243,6 +243,21 @@ async def test_replay_shows_current_status_and_original_bindings(
     assert fresh.json()["offer_id"] != first["offer_id"]
 
 
+async def test_racing_inserts_of_one_lead_never_fail(
+    client: httpx.AsyncClient, source: CatalogSource
+) -> None:
+    # Both unique indexes (primary key lead_id, and (source_id, idempotency_key)) must be
+    # conflict arbiters, or a racing insert can hit the primary key first and fail.
+    for round_number in range(25):
+        body = {
+            "source_id": source.source_id,
+            "idempotency_key": f"r{round_number}",
+            "email": "r@x.co",
+        }
+        responses = await asyncio.gather(*(client.post("/api/leads", json=body) for _ in range(20)))
+        assert sorted(r.status_code for r in responses) == [200] * 19 + [201]
+
+
 @pytest.mark.parametrize("derived", [False, True])
 async def test_concurrent_identical_posts_create_one_lead(
     client: httpx.AsyncClient, source: CatalogSource, engine: AsyncEngine, derived: bool
