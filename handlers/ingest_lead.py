@@ -53,8 +53,8 @@ async def _resolve_source(uow: UnitOfWork, command: IngestLead) -> SourceBinding
         source = await uow.sources.by_id(command.source_id)
         if source is None:
             raise InvalidSource(reason="not_found")
-        if not is_absent(command.source_key) and _key_or_none(command.source_key) != (
-            source.source_key
+        if not is_absent(command.source_key) and (
+            source.source_key is None or _key_or_none(command.source_key) != source.source_key
         ):
             raise InvalidSourceKey(
                 "source_key does not belong to the source named by source_id.",

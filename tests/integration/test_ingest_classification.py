@@ -81,11 +81,14 @@ async def test_source_id_with_a_conflicting_key(
     assert other_key not in response.text
 
 
+@pytest.mark.parametrize("posted_key", ["anything", "Not A Key!", 7, ["x"], True])
 async def test_key_given_to_a_source_without_key_conflicts(
-    client: httpx.AsyncClient, catalog: Catalog
+    client: httpx.AsyncClient, catalog: Catalog, posted_key: object
 ) -> None:
     source = await catalog.source(key=None)
-    response = await _post(client, _lead(source_id=source.source_id, source_key="anything"))
+    response = await _post(client, _lead(source_id=source.source_id, source_key=posted_key))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_source_key"
     assert response.json()["error"]["details"]["reason"] == "conflicts_with_source_id"
 
 
