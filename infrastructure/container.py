@@ -61,7 +61,8 @@ def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     # and each handler opens its own unit of work per command.
     container.register(Settings, instance=settings)
     container.register(AsyncEngine, instance=engine)
-    container.register(UnitOfWorkFactory, instance=SqlUnitOfWorkFactory(engine))  # type: ignore[type-abstract]
+    uow_factory = SqlUnitOfWorkFactory(engine, settings.db_timeout_s)
+    container.register(UnitOfWorkFactory, instance=uow_factory)  # type: ignore[type-abstract]
     container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))  # type: ignore[type-abstract]
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))  # type: ignore[type-abstract]
     for handler_type in HANDLERS.values():

@@ -14,10 +14,23 @@ from web import health, leads, metrics
 from web.errors import install_error_handlers
 
 
+class _DropQueryString(logging.Filter):
+    """uvicorn's access log line without the query string, which may carry contact data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def _configure_logging(level: str) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("leads").setLevel(level)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _DropQueryString) for f in access.filters):
+        access.addFilter(_DropQueryString())
 
 
 def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> FastAPI:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from commands.check_readiness import CheckReadiness
 from web.errors import error_response
+from web.openapi import RESPONSES
 
 router = APIRouter()
 
@@ -18,7 +19,11 @@ async def healthz() -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
 
-@router.get("/readyz", summary="The database answers and its schema is current")
+@router.get(
+    "/readyz",
+    summary="The database answers and its schema is current",
+    responses={503: RESPONSES[503]},
+)
 async def readyz(request: Request) -> Response:
     readiness = await request.app.state.bus.execute(CheckReadiness())
     if not readiness.ready:

@@ -6,6 +6,7 @@ import contextlib
 
 import orjson
 from fastapi import APIRouter
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,6 +19,21 @@ from web.metrics import observe_ingest
 from web.openapi import INGEST_OPENAPI, INGEST_SUBPATH_OPENAPI
 
 router = APIRouter()
+
+
+class _AnySubPath(Convertor[str]):
+    """Like Starlette's `path`, but also matching line breaks (a percent-decoded `%0A`)."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anysubpath", _AnySubPath())
 
 
 def _origin(request: Request) -> tuple[str | None, str]:
@@ -89,5 +105,5 @@ async def ingest_lead(request: Request) -> Response:
 
 router.add_api_route("/api/leads", ingest_lead, methods=["POST"], **INGEST_OPENAPI)
 router.add_api_route(
-    "/api/leads/{subpath:path}", ingest_lead, methods=["POST"], **INGEST_SUBPATH_OPENAPI
+    "/api/leads/{subpath:anysubpath}", ingest_lead, methods=["POST"], **INGEST_SUBPATH_OPENAPI
 )

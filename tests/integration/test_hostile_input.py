@@ -21,12 +21,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, assume, event, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -104,26 +103,17 @@ def test_every_documented_operation_conforms_to_its_schema(
     # headers; schema-invalid data rejected; undocumented methods refused) except one:
     # "schema-valid data is accepted" cannot hold for leads, whose validity depends on the
     # catalog (an unknown source_key is schema-valid and rightly a 400).
-    # A sub-path holding a line feed is not routed (404): see the strict xfail below.
-    assume("\n" not in unquote(str((case.path_parameters or {}).get("subpath", ""))))
     case.call_and_validate(
         base_url=hostile.service.base_url, excluded_checks=[positive_data_acceptance]
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="web/health.py does not document /readyz's 503 (issue #7 report)"
-)
 def test_readiness_documents_its_503() -> None:
     responses = OPENAPI["paths"]["/readyz"]["get"]["responses"]
     assert "503" in responses
     assert "application/json" in responses["503"]["content"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/leads.py: the {subpath:path} route does not match a line feed (issue #7 report)",
-)
 def test_every_sub_path_reaches_the_endpoint(hostile: Hostile) -> None:
     response = httpx.post(hostile.service.base_url + "/api/leads/partner%0Aform", json={})
     assert response.status_code == 400, response.text
@@ -386,11 +376,6 @@ def test_logs_carry_no_contact_data(hostile: Hostile) -> None:
         assert value not in logs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn's access log writes the query string at INFO; web/app.py must filter it "
-    "(issue #7 report)",
-)
 def test_logs_carry_no_contact_data_posted_in_the_query_string(hostile: Hostile) -> None:
     marker = uuid.uuid4().hex[:12]
     params = {"source_key": hostile.source.source_key, "email": f"pii-{marker}@example.com"}
