@@ -327,6 +327,14 @@ class Run:
         pids = asyncio.run(fetch())
         return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
+    def checkpoint(self) -> None:
+        """Start the sustained run and pgbench alike: right after a checkpoint (so both pay the
+        same full-page writes), not wherever the server's checkpoint timer happens to be."""
+        try:
+            self.query("CHECKPOINT")
+        except asyncpg.PostgresError as error:  # needs superuser or pg_checkpoint
+            self.results.setdefault("notes", []).append(f"CHECKPOINT not allowed: {error}")
+
     def lead_count(self) -> int:
         return int(self.query("SELECT count(*) FROM leads"))
 
@@ -600,6 +608,7 @@ class Run:
     def sustained(self, duration: float, label: str) -> dict[str, Any]:
         assert self.service is not None
         log(f"{label}: wrk, {CLIENTS} connections, {duration:g} s")
+        self.checkpoint()
         before_rows, before_cpu = self.lead_count(), cpu_seconds(self.service.pid)
         pg_pids = self.postgres_pids()
         before_pg, before_machine = pids_cpu_seconds(pg_pids), machine_cpu()
@@ -669,6 +678,7 @@ class Run:
             argv += ["-D", f"{name}={value}"]
         argv.append(self.db_url)
         log(f"pgbench: {CLIENTS} clients, {round(duration)} s, the service's new-lead SQL")
+        self.checkpoint()
         before = self.lead_count()
         before_machine = machine_cpu()
         before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
