@@ -5,7 +5,7 @@ dropped afterwards. Each variant stores one new lead with the service's own stat
 (`infrastructure/repositories.py`); what differs is the layer in between. The CPU time is this
 process's (`time.process_time`: user + system), so PostgreSQL's share is not in it.
 
-  A   the service's unit of work (SqlUnitOfWork): pool checkout, BEGIN, SELECT, INSERT, COMMIT
+  A   the service's unit of work (DriverUnitOfWork): pool checkout, BEGIN, SELECT, INSERT, COMMIT
   A2  the same four round trips on one held SQLAlchemy connection (no pool checkout/checkin)
   B   raw asyncpg (SQLAlchemy's own driver connection), the same four round trips
   C   raw asyncpg, one statement (SELECT folded into the INSERT as a CTE), autocommit
@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,11 @@ from bench import runner
 from infrastructure.database import create_engine
 from infrastructure.repositories import INSERT_LEAD, SOURCE_BY_KEY
 from infrastructure.settings import Settings
-from infrastructure.unit_of_work import SqlUnitOfWork
+from infrastructure.unit_of_work import DriverUnitOfWork
+
+# The service's statements as SQLAlchemy text(), for the SQLAlchemy variants.
+SQL_SOURCE_BY_KEY = text(SOURCE_BY_KEY.text)
+SQL_INSERT_LEAD = text(INSERT_LEAD.text)
 
 INSERT_COLUMNS = [
     "lead_id",
@@ -107,9 +112,12 @@ async def main(db_url: str, n: int) -> None:
     print("| variant | client CPU µs/lead | wall µs/lead |\n|---|---|---|")
 
     async def service_uow(key: str) -> None:
-        async with SqlUnitOfWork(engine) as uow:
-            row = (await uow.connection.execute(SOURCE_BY_KEY, source_key)).first()
-            (await uow.connection.execute(INSERT_LEAD, lead(key, row))).first()
+        async with DriverUnitOfWork(engine) as uow:
+            source = await uow.sources.by_key(runner.SOURCE_KEY)
+            assert source is not None
+            await uow.leads._connection.fetchrow(
+                INSERT_LEAD.sql, *INSERT_LEAD.args(lead(key, astuple(source)))
+            )
             await uow.commit()
 
     await measure("A service unit of work (4 round trips)", n, service_uow)
@@ -118,8 +126,8 @@ async def main(db_url: str, n: int) -> None:
 
     async def held_connection(key: str) -> None:
         await held.begin()
-        row = (await held.execute(SOURCE_BY_KEY, source_key)).first()
-        (await held.execute(INSERT_LEAD, lead(key, row))).first()
+        row = (await held.execute(SQL_SOURCE_BY_KEY, source_key)).first()
+        (await held.execute(SQL_INSERT_LEAD, lead(key, row))).first()
         await held.commit()
 
     await measure("A2 SQLAlchemy, held connection (4 round trips)", n, held_connection)

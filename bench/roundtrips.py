@@ -3,7 +3,7 @@
 The app runs in this process (`web.app.create_app`, driven through `httpx.ASGITransport`) with a
 pool of one connection that goes through a small PostgreSQL wire-protocol proxy:
 
-* SQLAlchemy engine events count what the code asks for: `before_cursor_execute` (statements)
+* asyncpg's query logger counts what the code asks for: each query run (statements)
   plus `begin`, `commit`, `rollback`;
 * the proxy counts what really crosses the network: a *round trip* is one client flight, i.e.
   client bytes sent after the server last answered (so a pipelined Bind/Execute/Sync is one
@@ -200,15 +200,18 @@ async def count(database_url: str, source_key: str, nonce: str) -> dict[str, Any
     events: dict[str, int] = {}
     statements: list[str] = []
 
-    def counter(name: str) -> Any:
-        def listener(*_args: object, **_kwargs: object) -> None:
-            events[name] = events.get(name, 0) + 1
+    def on_query(record: Any) -> None:
+        # asyncpg's query logger: every query the driver connection runs, BEGIN and
+        # COMMIT included (the service executes on the pooled asyncpg connection).
+        verb = record.query.split(None, 1)[0].rstrip(";").lower()
+        if verb in ("begin", "commit", "rollback"):
+            events[verb] = events.get(verb, 0) + 1
+        else:
+            events["statements"] = events.get("statements", 0) + 1
+            statements.append(_short(record.query))
 
-        return listener
-
-    def on_statement(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        events["statements"] = events.get("statements", 0) + 1
-        statements.append(_short(statement))
+    def on_checkout(dbapi_connection: Any, *_rest: object) -> None:
+        dbapi_connection.driver_connection.add_query_logger(on_query)
 
     async def one(client: httpx.AsyncClient, key: str, expected: int) -> dict[str, Any]:
         events.clear()
@@ -219,6 +222,7 @@ async def count(database_url: str, source_key: str, nonce: str) -> dict[str, Any
         )
         if response.status_code != expected:
             raise RuntimeError(f"expected {expected}, got {response.status_code}: {response.text}")
+        await asyncio.sleep(0.01)  # asyncpg hands records to query loggers via call_soon
         flights = list(proxy.recorder.flights)
         sql_round_trips = sum(events.get(k, 0) for k in ("begin", "statements", "commit"))
         return {
@@ -235,9 +239,7 @@ async def count(database_url: str, source_key: str, nonce: str) -> dict[str, Any
     try:
         async with app.router.lifespan_context(app):
             engine = app.state.application.engine.sync_engine
-            event.listen(engine, "before_cursor_execute", on_statement)
-            for name in ("begin", "commit", "rollback"):
-                event.listen(engine, name, counter(name))
+            event.listen(engine, "checkout", on_checkout)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://127.0.0.1"
@@ -263,7 +265,7 @@ async def count(database_url: str, source_key: str, nonce: str) -> dict[str, Any
         "replay": worst(replay),
         "cold_new_lead": {k: v for k, v in cold_new.items() if k != "wire"},
         "cold_replay": {k: v for k, v in cold_replay.items() if k != "wire"},
-        "method": "SQLAlchemy engine events (statements + begin/commit/rollback) and a "
+        "method": "asyncpg query logger (statements + BEGIN/COMMIT/ROLLBACK) and a "
         "wire-protocol proxy counting client flights; app in-process, pool of one connection",
     }
 

@@ -3,7 +3,7 @@
 Phases, against a fresh database created (and dropped) on a real PostgreSQL:
 
 1. round trips: statements and database round trips per new lead and per replay (in-process app,
-   counted by SQLAlchemy events and by a wire-protocol proxy: bench/roundtrips.py);
+   counted by asyncpg's query logger and by a wire-protocol proxy: bench/roundtrips.py);
 2. the service, started with the spec command, `--workers N`;
 3. sequential: N new-lead POSTs after a warm-up, one keep-alive connection (bench/client.py);
 4. concurrent: 20 identical POSTs released at once; exactly one 201, one lead_id, one row;
@@ -884,7 +884,7 @@ def render(results: dict[str, Any]) -> str:
             row(f"round trips ({name})", "statements", each["statements"])
             row(
                 f"round trips ({name})",
-                "round trips incl. BEGIN/COMMIT (SQLAlchemy events)",
+                "round trips incl. BEGIN/COMMIT (asyncpg query log)",
                 each["round_trips"],
                 f"≤ {target}",
                 each["round_trips"] <= target,

@@ -30,7 +30,7 @@ from infrastructure.catalog_unit_of_work import SqlCatalogUnitOfWorkFactory
 from infrastructure.database import create_engine
 from infrastructure.migrate import AlembicSchemaProbe
 from infrastructure.settings import Settings
-from infrastructure.unit_of_work import SqlUnitOfWorkFactory
+from infrastructure.unit_of_work import DriverUnitOfWorkFactory
 
 HANDLERS: dict[type[Command[Any]], type[Any]] = {
     IngestLead: IngestLeadHandler,
@@ -61,7 +61,7 @@ def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     # and each handler opens its own unit of work per command.
     container.register(Settings, instance=settings)
     container.register(AsyncEngine, instance=engine)
-    uow_factory = SqlUnitOfWorkFactory(engine, settings.db_timeout_s)
+    uow_factory = DriverUnitOfWorkFactory(engine, settings.db_timeout_s)
     container.register(UnitOfWorkFactory, instance=uow_factory)  # type: ignore[type-abstract]
     container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))  # type: ignore[type-abstract]
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))  # type: ignore[type-abstract]

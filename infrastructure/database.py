@@ -56,6 +56,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=timeout,
         pool_recycle=3600,
+        # The most recently used connection first: its prepared statements are warm, and
+        # connections beyond what the load needs stay idle.
+        pool_use_lifo=True,
         # Errors are logged (503 warnings, 500 traces); their SQL parameters are the posted
         # email, phone and source_key, which must not reach the logs.
         hide_parameters=True,
@@ -110,6 +113,9 @@ def is_unavailable(error: BaseException) -> bool:
             asyncpg.TooManyConnectionsError,
             asyncpg.QueryCanceledError,
             asyncpg.AdminShutdownError,
+            # A protocol-state error on a connection used by one task at a time means the
+            # server's error or close arrived while it sat idle in the pool: it is dying.
+            asyncpg.InternalClientError,
             asyncio.TimeoutError,
             OSError,
         ),

@@ -1,14 +1,14 @@
-"""SQL behind the handlers' repositories: parameterized statements on one connection."""
+"""SQL behind the ingest handler's repositories: prepared statements on one asyncpg connection."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from handlers.ports import MappedSource, NewLead, SourceBinding
+from infrastructure.sql import Statement
 from queries.leads import LEAD_VIEW_COLUMNS, LeadView, get_lead_by_idempotency_key
 
 # Joined to the offer and market so one statement gives everything a lead is bound to.
@@ -18,15 +18,15 @@ _SOURCE_COLUMNS = (
 _ACTIVE_SOURCES = (
     "sources s JOIN offers o ON o.offer_id = s.offer_id JOIN markets m ON m.market_id = o.market_id"
 )
-SOURCE_BY_ID = text(
+SOURCE_BY_ID = Statement(
     f"SELECT {_SOURCE_COLUMNS} FROM {_ACTIVE_SOURCES} "
     "WHERE s.source_id = :source_id AND s.is_active AND o.is_active"
 )
-SOURCE_BY_KEY = text(
+SOURCE_BY_KEY = Statement(
     f"SELECT {_SOURCE_COLUMNS} FROM {_ACTIVE_SOURCES} "
     "WHERE s.source_key = :source_key AND s.is_active AND o.is_active"
 )
-SOURCES_MAPPED_TO_HOST = text(
+SOURCES_MAPPED_TO_HOST = Statement(
     f"SELECT mp.path_prefix, {_SOURCE_COLUMNS} FROM source_http_mappings mp "
     f"JOIN {_ACTIVE_SOURCES} ON s.source_id = mp.source_id "
     "WHERE mp.hostname = :hostname AND mp.is_active AND s.is_active AND o.is_active"
@@ -35,7 +35,7 @@ SOURCES_MAPPED_TO_HOST = text(
 # lead_id, must be arbiters. lead_id is derived from (source_id, idempotency_key), so a
 # conflict on either is the same lead; naming only the first lets two racing inserts of one
 # lead fail on the primary key with a unique violation instead of doing nothing.
-INSERT_LEAD = text(
+INSERT_LEAD = Statement(
     "INSERT INTO leads (lead_id, source_id, offer_id, market_id, vertical_id, "
     "idempotency_key, idempotency_key_origin, is_test, email, normalized_email, phone, "
     "normalized_phone, first_name, last_name, address, city, region, postal_code, country, "
@@ -49,22 +49,20 @@ INSERT_LEAD = text(
 
 
 class SqlSourceRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 
-    async def _one(self, statement: object, params: dict[str, object]) -> SourceBinding | None:
-        row = (await self._connection.execute(statement, params)).first()  # type: ignore[call-overload]
+    async def by_id(self, source_id: int) -> SourceBinding | None:
+        row = await self._connection.fetchrow(SOURCE_BY_ID.sql, source_id)
         return None if row is None else SourceBinding(*row)
 
-    async def by_id(self, source_id: int) -> SourceBinding | None:
-        return await self._one(SOURCE_BY_ID, {"source_id": source_id})
-
     async def by_key(self, source_key: str) -> SourceBinding | None:
-        return await self._one(SOURCE_BY_KEY, {"source_key": source_key})
+        row = await self._connection.fetchrow(SOURCE_BY_KEY.sql, source_key)
+        return None if row is None else SourceBinding(*row)
 
     async def mapped_to_host(self, hostname: str) -> Sequence[MappedSource]:
-        result = await self._connection.execute(SOURCES_MAPPED_TO_HOST, {"hostname": hostname})
-        return [MappedSource(row[0], SourceBinding(*row[1:])) for row in result]
+        rows = await self._connection.fetch(SOURCES_MAPPED_TO_HOST.sql, hostname)
+        return [MappedSource(row[0], SourceBinding(*row[1:])) for row in rows]
 
 
 def insert_lead_params(lead: NewLead) -> dict[str, object]:
@@ -101,11 +99,13 @@ _CONTACT_COLUMNS = (
 
 
 class SqlLeadRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 
     async def add(self, lead: NewLead) -> LeadView | None:
-        row = (await self._connection.execute(INSERT_LEAD, insert_lead_params(lead))).first()
+        row = await self._connection.fetchrow(
+            INSERT_LEAD.sql, *INSERT_LEAD.args(insert_lead_params(lead))
+        )
         return None if row is None else LeadView.from_row(row)
 
     async def get(self, source_id: int, idempotency_key: str) -> LeadView | None:

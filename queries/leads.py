@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 LEAD_VIEW_COLUMNS = (
     "lead_id, source_id, offer_id, market_id, vertical_id, "
@@ -31,18 +28,20 @@ class LeadView:
         return cls(*row)
 
 
-_LEAD_BY_IDEMPOTENCY_KEY = text(
-    f"SELECT {LEAD_VIEW_COLUMNS} FROM leads "
-    "WHERE source_id = :source_id AND idempotency_key = :idempotency_key"
+class RowReader(Protocol):
+    """Any connection that runs a positional-parameter query for one row (asyncpg's does)."""
+
+    async def fetchrow(self, query: str, *args: object) -> Any: ...
+
+
+LEAD_BY_IDEMPOTENCY_KEY = (
+    f"SELECT {LEAD_VIEW_COLUMNS} FROM leads WHERE source_id = $1 AND idempotency_key = $2"
 )
 
 
 async def get_lead_by_idempotency_key(
-    connection: AsyncConnection, source_id: int, idempotency_key: str
+    connection: RowReader, source_id: int, idempotency_key: str
 ) -> LeadView | None:
     """The lead a source created under this key, as committed when the statement starts."""
-    result = await connection.execute(
-        _LEAD_BY_IDEMPOTENCY_KEY, {"source_id": source_id, "idempotency_key": idempotency_key}
-    )
-    row = result.first()
+    row = await connection.fetchrow(LEAD_BY_IDEMPOTENCY_KEY, source_id, idempotency_key)
     return None if row is None else LeadView.from_row(row)
