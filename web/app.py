@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -12,6 +13,7 @@ from infrastructure.container import Application, bootstrap
 from infrastructure.settings import Settings
 from web import health, leads, metrics
 from web.errors import install_error_handlers
+from web.openapi import with_ingest_paths
 
 
 class _DropQueryString(logging.Filter):
@@ -57,9 +59,17 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         redirect_slashes=False,
     )
     install_error_handlers(app)
-    app.include_router(leads.router)
+    app.router.routes.extend(leads.routes)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_ingest_paths(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter
@@ -41,25 +40,19 @@ _CREATED = LEADS.labels("created", "")
 _REPLAYED = LEADS.labels("replayed", "")
 
 
-@contextmanager
-def observe_ingest() -> Iterator[Callable[[bool], None]]:
-    """Times one ingest; call the yielded function with `replayed` on success."""
-    started = time.perf_counter()
+def ingest_succeeded(replayed: bool, started: float) -> None:
+    """Count one answered lead; `started` is `time.perf_counter()` when its request began."""
+    (_REPLAYED if replayed else _CREATED).inc()
+    LATENCY.observe(time.perf_counter() - started)
 
-    def succeeded(replayed: bool) -> None:
-        (_REPLAYED if replayed else _CREATED).inc()
 
-    try:
-        yield succeeded
-    except LeadError as error:
+def ingest_failed(error: BaseException, started: float) -> None:
+    if isinstance(error, LeadError):
         outcome = "unavailable" if error.code == "service_unavailable" else "rejected"
         LEADS.labels(outcome, error.code).inc()
-        raise
-    except Exception:
+    else:
         LEADS.labels("failed", "internal_error").inc()
-        raise
-    finally:
-        LATENCY.observe(time.perf_counter() - started)
+    LATENCY.observe(time.perf_counter() - started)
 
 
 class PoolCollector(Collector):

@@ -135,18 +135,25 @@ _IDEMPOTENCY_HEADER: dict[str, Any] = {
     "description": "Bare token or RFC 8941 quoted string; must equal the body field if both.",
 }
 
-INGEST_OPENAPI: dict[str, Any] = {
-    "summary": "Ingest a lead",
-    "responses": RESPONSES,
-    "openapi_extra": {"requestBody": _REQUEST_BODY, "parameters": [_IDEMPOTENCY_HEADER]},
-}
-INGEST_SUBPATH_OPENAPI: dict[str, Any] = {
-    **INGEST_OPENAPI,
-    "summary": "Ingest a lead on a per-source posting URL",
-    "openapi_extra": {
+
+def _ingest_operation(summary: str, operation_id: str, *extra_parameters: Any) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "operationId": operation_id,
+        "parameters": [_IDEMPOTENCY_HEADER, *extra_parameters],
         "requestBody": _REQUEST_BODY,
-        "parameters": [
-            _IDEMPOTENCY_HEADER,
+        "responses": {str(status): response for status, response in RESPONSES.items()},
+    }
+
+
+# The ingest routes are plain Starlette routes (no FastAPI parameter handling on the hot
+# path), so their operations are declared here and added to the generated schema.
+INGEST_PATHS: dict[str, Any] = {
+    "/api/leads": {"post": _ingest_operation("Ingest a lead", "ingest_lead")},
+    "/api/leads/{subpath}": {
+        "post": _ingest_operation(
+            "Ingest a lead on a per-source posting URL",
+            "ingest_lead_on_posting_url",
             {
                 "name": "subpath",
                 "in": "path",
@@ -154,6 +161,12 @@ INGEST_SUBPATH_OPENAPI: dict[str, Any] = {
                 "schema": {"type": "string"},
                 "description": "Only matters to HTTP mapping of posting URLs.",
             },
-        ],
+        )
     },
 }
+
+
+def with_ingest_paths(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's generated schema plus the ingest operations, listed first."""
+    schema["paths"] = {**INGEST_PATHS, **schema.get("paths", {})}
+    return schema
