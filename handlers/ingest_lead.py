@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from commands.ingest_lead import IngestLead, LeadIngested
 from domain.classification import (
     MappingCandidate,
@@ -31,9 +33,10 @@ class IngestLeadHandler:
         self._uow_factory = uow_factory
 
     async def __call__(self, command: IngestLead) -> LeadIngested:
+        origin = _Origin(_hostname(command), canonical_path(command.path))
         async with self._uow_factory() as uow:
-            source = await _resolve_source(uow, command)
-            lead = _new_lead(source, command)
+            source = await _resolve_source(uow, command, origin)
+            lead = _new_lead(source, command, origin)
             for _ in range(MAX_INSERT_ATTEMPTS):
                 view = await uow.leads.add(lead)
                 if view is not None:
@@ -47,7 +50,15 @@ class IngestLeadHandler:
         raise LeadVanished(f"lead {lead.lead_id} kept conflicting and vanishing")
 
 
-async def _resolve_source(uow: UnitOfWork, command: IngestLead) -> SourceBinding:
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """Where the lead arrived, canonical: what HTTP mapping matches and what is stored."""
+
+    hostname: str | None
+    path: str
+
+
+async def _resolve_source(uow: UnitOfWork, command: IngestLead, origin: _Origin) -> SourceBinding:
     """SPEC §5: `source_id`, else `source_key`, else the HTTP mapping of host and path."""
     if command.source_id is not None:
         source = await uow.sources.by_id(command.source_id)
@@ -68,13 +79,11 @@ async def _resolve_source(uow: UnitOfWork, command: IngestLead) -> SourceBinding
         if source is None:
             raise InvalidSourceKey(reason="not_found")
         return source
-    hostname = _hostname(command)
-    if hostname is None:
+    if origin.hostname is None:
         raise UnmappedSource(reason="invalid_host")
-    mapped = await uow.sources.mapped_to_host(hostname)
+    mapped = await uow.sources.mapped_to_host(origin.hostname)
     source_id = select_mapping(
-        (MappingCandidate(m.source.source_id, m.path_prefix) for m in mapped),
-        canonical_path(command.path),
+        (MappingCandidate(m.source.source_id, m.path_prefix) for m in mapped), origin.path
     )
     return next(m.source for m in mapped if m.source.source_id == source_id)
 
@@ -92,11 +101,11 @@ def _hostname(command: IngestLead) -> str | None:
     return canonical_hostname(command.host) if command.host else None
 
 
-def _new_lead(source: SourceBinding, command: IngestLead) -> NewLead:
+def _new_lead(source: SourceBinding, command: IngestLead, origin: _Origin) -> NewLead:
     normalized_email = normalize_email(command.contact.get("email"))
     normalized_phone = normalize_phone(command.contact.get("phone"), source.phone_region)
     if command.client_idempotency_key is not None:
-        key, origin = command.client_idempotency_key, "client"
+        key, key_origin = command.client_idempotency_key, "client"
     else:
         key = derive_idempotency_key(
             command.contact,
@@ -105,19 +114,19 @@ def _new_lead(source: SourceBinding, command: IngestLead) -> NewLead:
             is_test=command.is_test,
             attributes=command.attributes,
         )
-        origin = "derived"
+        key_origin = "derived"
     return NewLead(
         lead_id=lead_id_for(source.source_id, key),
         source=source,
         idempotency_key=key,
-        idempotency_key_origin=origin,
+        idempotency_key_origin=key_origin,
         is_test=command.is_test,
         contact=command.contact,
         normalized_email=normalized_email,
         normalized_phone=normalized_phone,
         attributes=command.attributes,
-        received_host=_hostname(command),
-        received_path=canonical_path(command.path),
+        received_host=origin.hostname,
+        received_path=origin.path,
     )
 
 

@@ -56,6 +56,9 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         summary="Classifies each posted lead to source, offer, market and vertical "
         "and creates it exactly once.",
         lifespan=lifespan,
+        # Prometheus metrics are ours (/metrics); FastAPI's OpenTelemetry hook would only
+        # cost a check per request.
+        telemetry={"tracing": False, "metrics": False},
         redirect_slashes=False,
     )
     install_error_handlers(app)
