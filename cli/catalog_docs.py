@@ -60,6 +60,7 @@ def _example_phone(region: str | None) -> str:
     )
     if number is None:  # a few regions (e.g. TA) have no mobile example
         number = phonenumbers.example_number_for_type("US", phonenumbers.PhoneNumberType.MOBILE)
+    assert number is not None, "phonenumbers has a US mobile example"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 

@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from cli import catalog, db, serve
 from infrastructure.local_postgres import LocalPostgresError
@@ -39,6 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def run_async(coroutine: object) -> int:
-    result = asyncio.run(coroutine)  # type: ignore[arg-type]
-    return int(result or 0)
+def run_async(coroutine: Coroutine[Any, Any, object]) -> int:
+    result = asyncio.run(coroutine)
+    return int(result) if isinstance(result, int) else 0

@@ -62,9 +62,9 @@ def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     container.register(Settings, instance=settings)
     container.register(AsyncEngine, instance=engine)
     uow_factory = DriverUnitOfWorkFactory(engine, settings.db_timeout_s)
-    container.register(UnitOfWorkFactory, instance=uow_factory)  # type: ignore[type-abstract]
-    container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))  # type: ignore[type-abstract]
-    container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))  # type: ignore[type-abstract]
+    container.register(UnitOfWorkFactory, instance=uow_factory)
+    container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))
+    container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))
     for handler_type in HANDLERS.values():
         container.register(handler_type, scope=punq.Scope.singleton)
     return container

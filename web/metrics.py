@@ -94,7 +94,7 @@ class _Delegate(Collector):
         self._registry = registry
 
     def collect(self) -> Iterator[Any]:
-        return self._registry.collect()
+        yield from self._registry.collect()
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
