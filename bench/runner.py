@@ -52,6 +52,8 @@ from infrastructure.local_postgres import (
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 SOURCE_KEY = "bench-source"
+# Issue #6 sets the target for 16 clients on the 2-core machine (SPEC §9 said 0.5).
+RATIO_TARGET = 0.35
 CLIENTS = 16
 IDENTICAL = 20
 
@@ -873,8 +875,8 @@ def render(results: dict[str, Any]) -> str:
             "sustained vs ceiling",
             "service_rps / pgbench_tps",
             f"{ratio:.2f}",
-            "≥ 0.50",
-            ratio >= 0.5,
+            "≥ 0.35",
+            ratio >= RATIO_TARGET,
         )
     rt = results.get("round_trips")
     if rt:

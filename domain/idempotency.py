@@ -13,21 +13,14 @@ from collections.abc import Mapping, Sequence
 
 from domain.classification import is_absent
 from domain.errors import IdempotencyDerivationFailed, InvalidIdempotencyKeyFormat
+from domain.submission import CONTACT_FIELDS
 
 LEAD_ID_NAMESPACE = uuid.UUID("475b17ed-23d3-5374-9bae-ea431261849e")
 MAX_KEY_LENGTH = 255
 DERIVED_KEY_PREFIX = "d1:"
 # Contact fields that enter the derived key as posted (trimmed); email and phone enter
 # in their normalized form instead.
-_TRIMMED_CONTACT_FIELDS = (
-    "first_name",
-    "last_name",
-    "address",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-)
+_TRIMMED_CONTACT_FIELDS = tuple(f for f in CONTACT_FIELDS if f not in ("email", "phone"))
 
 
 def validate_client_key(value: str) -> str:

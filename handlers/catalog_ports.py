@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Protocol
 
 from domain.catalog import CatalogSnapshot, HttpMapping, Market, Offer, Source, Vertical
+from handlers.ports import Transactional
 
 
 class CatalogRepository(Protocol):
@@ -33,19 +33,8 @@ class CatalogRepository(Protocol):
         ...
 
 
-class CatalogUnitOfWork(Protocol):
-    """One database transaction: rolled back on exit unless `commit()` was awaited."""
-
+class CatalogUnitOfWork(Transactional, Protocol):
     catalog: CatalogRepository
-
-    async def commit(self) -> None: ...
-    async def __aenter__(self) -> CatalogUnitOfWork: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 class CatalogUnitOfWorkFactory(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 from uuid import UUID
 
 from queries.leads import LeadView
@@ -58,20 +58,22 @@ class LeadRepository(Protocol):
     async def get(self, source_id: int, idempotency_key: str) -> LeadView | None: ...
 
 
-class UnitOfWork(Protocol):
+class Transactional(Protocol):
     """One database transaction: rolled back on exit unless `commit()` was awaited."""
 
-    sources: SourceRepository
-    leads: LeadRepository
-
     async def commit(self) -> None: ...
-    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aenter__(self) -> Self: ...
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class UnitOfWork(Transactional, Protocol):
+    sources: SourceRepository
+    leads: LeadRepository
 
 
 class UnitOfWorkFactory(Protocol):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from domain.submission import CONTACT_FIELDS
 from handlers.ports import MappedSource, NewLead, SourceBinding
 from infrastructure.sql import Statement
 from queries.leads import LEAD_VIEW_COLUMNS, LeadView, get_lead_by_idempotency_key
@@ -78,24 +79,11 @@ def insert_lead_params(lead: NewLead) -> dict[str, object]:
         "is_test": lead.is_test,
         "normalized_email": lead.normalized_email,
         "normalized_phone": lead.normalized_phone,
-        **{name: lead.contact.get(name) for name in _CONTACT_COLUMNS},
+        **{name: lead.contact.get(name) for name in CONTACT_FIELDS},
         "attributes": json.dumps(lead.attributes, ensure_ascii=False, separators=(",", ":")),
         "received_host": lead.received_host,
         "received_path": lead.received_path,
     }
-
-
-_CONTACT_COLUMNS = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "address",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-)
 
 
 class SqlLeadRepository:
