@@ -33,36 +33,15 @@ from bench import runner
 from infrastructure.database import create_engine
 from infrastructure.repositories import INSERT_LEAD, SOURCE_BY_KEY
 from infrastructure.settings import Settings
+from infrastructure.sql import Statement
 from infrastructure.unit_of_work import DriverUnitOfWork
 
 # The service's statements as SQLAlchemy text(), for the SQLAlchemy variants.
 SQL_SOURCE_BY_KEY = text(SOURCE_BY_KEY.text)
 SQL_INSERT_LEAD = text(INSERT_LEAD.text)
 
-INSERT_COLUMNS = [
-    "lead_id",
-    "source_id",
-    "offer_id",
-    "market_id",
-    "vertical_id",
-    "idempotency_key",
-    "idempotency_key_origin",
-    "is_test",
-    "email",
-    "normalized_email",
-    "phone",
-    "normalized_phone",
-    "first_name",
-    "last_name",
-    "address",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "attributes",
-    "received_host",
-    "received_path",
-]
+# The INSERT's parameters are named after its columns.
+INSERT_COLUMNS = INSERT_LEAD.names
 BINDINGS = ("source_id", "offer_id", "market_id", "vertical_id")
 
 
@@ -74,16 +53,8 @@ def lead(key: str, source: Any = None) -> dict[str, Any]:
     return values
 
 
-def positional(sql: str, names: list[str]) -> str:
-    """`:name` → `$n` for asyncpg (longest names first so `:phone` never eats `:phone_x`)."""
-    for name in sorted(names, key=len, reverse=True):
-        sql = sql.replace(f":{name}", f"${names.index(name) + 1}")
-    return sql
-
-
-def one_statement() -> tuple[str, list[str]]:
+def one_statement() -> Statement:
     """The SELECT of the source folded into the INSERT (a CTE): one round trip, autocommit."""
-    own = [c for c in INSERT_COLUMNS if c not in BINDINGS]
     values = ", ".join(
         f"s.{c}"
         if c in BINDINGS
@@ -92,8 +63,9 @@ def one_statement() -> tuple[str, list[str]]:
     )
     insert_head, _, rest = INSERT_LEAD.text.partition(" VALUES ")
     returning = rest[rest.index(" ON CONFLICT") :]
-    sql = f"WITH s AS ({SOURCE_BY_KEY.text}) {insert_head} SELECT {values} FROM s{returning}"
-    return sql, ["source_key", *own]
+    return Statement(
+        f"WITH s AS ({SOURCE_BY_KEY.text}) {insert_head} SELECT {values} FROM s{returning}"
+    )
 
 
 async def measure(name: str, n: int, fn: Callable[[str], Awaitable[None]]) -> None:
@@ -133,29 +105,25 @@ async def main(db_url: str, n: int) -> None:
     await measure("A2 SQLAlchemy, held connection (4 round trips)", n, held_connection)
 
     driver = (await held.get_raw_connection()).driver_connection
-    select_sql = positional(SOURCE_BY_KEY.text, ["source_key"])
-    insert_sql = positional(INSERT_LEAD.text, INSERT_COLUMNS)
 
     async def raw(key: str) -> None:
         async with driver.transaction():
-            row = await driver.fetchrow(select_sql, runner.SOURCE_KEY)
-            values = lead(key, row)
-            await driver.fetchrow(insert_sql, *[values[c] for c in INSERT_COLUMNS])
+            row = await driver.fetchrow(SOURCE_BY_KEY.sql, runner.SOURCE_KEY)
+            await driver.fetchrow(INSERT_LEAD.sql, *INSERT_LEAD.args(lead(key, row)))
 
     await measure("B raw asyncpg (4 round trips)", n, raw)
 
-    cte, cte_names = one_statement()
-    cte_positional = positional(cte, cte_names)
+    cte = one_statement()
 
     async def raw_one(key: str) -> None:
         values = dict(lead(key), source_key=runner.SOURCE_KEY)
-        await driver.fetchrow(cte_positional, *[values[c] for c in cte_names])
+        await driver.fetchrow(cte.sql, *cte.args(values))
 
     await measure("C raw asyncpg, one statement (1 round trip)", n, raw_one)
     await held.close()
 
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    cte_text = text(cte)
+    cte_text = text(cte.text)
 
     async def sqlalchemy_one(key: str) -> None:
         async with autocommit.connect() as connection:

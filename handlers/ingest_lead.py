@@ -33,7 +33,8 @@ class IngestLeadHandler:
         self._uow_factory = uow_factory
 
     async def __call__(self, command: IngestLead) -> LeadIngested:
-        origin = _Origin(_hostname(command), canonical_path(command.path))
+        hostname = canonical_hostname(command.host) if command.host else None
+        origin = _Origin(hostname, canonical_path(command.path))
         async with self._uow_factory() as uow:
             source = await _resolve_source(uow, command, origin)
             lead = _new_lead(source, command, origin)
@@ -95,10 +96,6 @@ def _key_or_none(value: object) -> str | None:
         return canonical_source_key(value)
     except LeadError:
         return None
-
-
-def _hostname(command: IngestLead) -> str | None:
-    return canonical_hostname(command.host) if command.host else None
 
 
 def _new_lead(source: SourceBinding, command: IngestLead, origin: _Origin) -> NewLead:

@@ -20,41 +20,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from infrastructure import migrate
 from infrastructure.databases import drop_database, ensure_database
-from infrastructure.local_postgres import (
-    LocalPostgres,
-    LocalPostgresError,
-    embedded_bin_dir,
-    free_port,
-    port_answers,
-)
+from infrastructure.local_postgres import resolve_server
 from infrastructure.settings import Settings, to_asyncpg_url
 from tests.support import Catalog
 from web.app import create_app
 
 
-def _resolve_server() -> tuple[str, LocalPostgres | None]:
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if url:
-        return url, None
-    if port_answers("127.0.0.1", 5432):
-        return "postgresql://postgres@127.0.0.1:5432/postgres", None
-    bin_dir = embedded_bin_dir()
-    if bin_dir is None:
-        raise LocalPostgresError("no PostgreSQL for the tests: run script/test")
-    cluster = LocalPostgres(Path(tempfile.mkdtemp(prefix="leads-test-pg-")), free_port(), bin_dir)
-    cluster.start()
-    return cluster.url, cluster
-
-
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
-    url, cluster = _resolve_server()
+    data_dir = Path(tempfile.mkdtemp(prefix="leads-test-pg-"))
+    resolved = resolve_server(data_dir)
     try:
-        yield url
+        yield resolved.server_url
     finally:
-        if cluster is not None:
-            cluster.remove()
-            shutil.rmtree(cluster.data_dir, ignore_errors=True)
+        if resolved.embedded is not None:
+            resolved.embedded.remove()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infrastructure.local_postgres import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -112,53 +117,72 @@ def unique_host() -> str:
     return f"h{uuid.uuid4().hex[:10]}.example.com"
 
 
+@dataclass
 class Service:
-    def __init__(self, process: subprocess.Popen[bytes], base_url: str) -> None:
-        self.process = process
-        self.base_url = base_url
+    """A `python -m uvicorn web.app:app` process; its output (the logs) goes to `log_path`."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
 
 @contextmanager
 def running_service(
-    database_url: str, *extra_args: str, env: dict[str, str] | None = None
+    database_url: str,
+    *uvicorn_args: str,
+    log_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    ready_path: str = "/readyz",
+    timeout_s: float = 30,
 ) -> Iterator[Service]:
+    """The spec's serve command on a free port, until `ready_path` answers 200."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "web.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            *extra_args,
-        ],
-        env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    if log_path is None:
+        log_path = Path(tempfile.mkdtemp(prefix="leads-service-")) / f"uvicorn-{port}.log"
+    argv = [sys.executable, "-m", "uvicorn", "web.app:app", "--host", "127.0.0.1"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*argv, "--port", str(port), *uvicorn_args],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    service = Service(process, f"http://127.0.0.1:{port}", log_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode() if process.stderr else "exited")
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the service did not become ready in 30 s")
-            time.sleep(0.1)
-        yield Service(process, base_url)
+        _wait_until_up(service, ready_path, timeout_s)
+        yield service
     finally:
-        process.terminate()
+        service.stop()
+
+
+def _wait_until_up(service: Service, ready_path: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise AssertionError(f"uvicorn exited early:\n{service.logs()}")
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if httpx.get(service.base_url + ready_path, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"uvicorn did not come up in {timeout_s:g} s:\n{service.logs()}")

@@ -11,5 +11,5 @@ from tests.support import Service, running_service
 
 @pytest.fixture(scope="session")
 def service(database_url: str) -> Iterator[Service]:
-    with running_service(database_url) as service:
+    with running_service(database_url, "--no-access-log") as service:
         yield service

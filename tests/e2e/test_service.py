@@ -72,7 +72,7 @@ async def test_twenty_concurrent_identical_posts_one_process(
 async def test_twenty_concurrent_identical_posts_three_workers(
     database_url: str, catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    with running_service(database_url, "--workers", "3") as service:
+    with running_service(database_url, "--workers", "3", "--no-access-log") as service:
         for derived in (False, True):
             source = await catalog.source()
             body: dict[str, object] = {"source_key": source.source_key, "phone": "4155552671"}

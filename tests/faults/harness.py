@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -30,9 +27,9 @@ from infrastructure.local_postgres import (
     system_bin_dir,
 )
 from infrastructure.settings import to_asyncpg_url
-from tests.support import Catalog, CatalogSource
+from tests.support import Catalog, CatalogSource, Service
+from tests.support import running_service as support_running_service
 
-ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "leads"
 # The service's database timeout in these tests; answers must come within it plus a margin
 # that covers a loaded 2-core CI machine.
@@ -85,80 +82,24 @@ async def stored_leads(url: str) -> dict[str, int]:
     return {row["lead_id"]: row["n"] for row in rows}
 
 
-@dataclass
-class Service:
-    """A `python -m uvicorn web.app:app` process; its stderr (the logs) goes to `log_path`."""
-
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-
-    def logs(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    def wait(self, timeout: float) -> int:
-        return self.process.wait(timeout)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
 @contextmanager
 def running_service(
     log_dir: Path, database_url: str, **settings: str | float | int | bool
 ) -> Iterator[Service]:
-    """Start uvicorn as the spec's serve command does; settings become LEADS_* variables."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "LEADS_DB_TIMEOUT_S": str(DB_TIMEOUT_S),
-        "LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    }
+    """Start uvicorn as the spec's serve command does; settings become LEADS_* variables.
+
+    Up means `/healthz` answers: the database may be down on purpose.
+    """
+    env = {"LEADS_DB_TIMEOUT_S": str(DB_TIMEOUT_S), "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
     for name, value in settings.items():
         env[name if name.isupper() else f"LEADS_{name.upper()}"] = (
             str(value).lower() if isinstance(value, bool) else str(value)
         )
-    log_path = log_dir / f"uvicorn-{port}.log"
-    argv = [sys.executable, "-m", "uvicorn", "web.app:app", "--host", "127.0.0.1"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*argv, "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = Service(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        _wait_until_up(service)
+    log_path = log_dir / f"uvicorn-{uuid.uuid4().hex[:8]}.log"
+    with support_running_service(
+        database_url, log_path=log_path, env=env, ready_path="/healthz", timeout_s=20
+    ) as service:
         yield service
-    finally:
-        service.stop()
-
-
-def _wait_until_up(service: Service, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise AssertionError(f"uvicorn exited early:\n{service.logs()}")
-        try:
-            if httpx.get(service.base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"uvicorn did not come up:\n{service.logs()}")
 
 
 @asynccontextmanager
