@@ -196,6 +196,13 @@ async def post_lead(
     return outcome
 
 
+async def post_new_leads(
+    client: httpx.AsyncClient, source: CatalogSource, count: int
+) -> list[Outcome]:
+    """`count` leads with fresh keys, all at once."""
+    return await asyncio.gather(*(post_lead(client, source, k) for k in unique_keys(count)))
+
+
 def client_for(service: Service, timeout_s: float = DB_TIMEOUT_S + 5) -> httpx.AsyncClient:
     """A client whose timeout is the hang detector: a request slower than it is a failure."""
     return httpx.AsyncClient(

@@ -12,11 +12,10 @@ from infrastructure.local_postgres import LocalPostgres
 from tests.faults.harness import (
     client_for,
     database_url,
-    post_lead,
+    post_new_leads,
     prepare_database,
     running_service,
     stored_leads,
-    unique_keys,
 )
 
 pytestmark = pytest.mark.faults
@@ -32,11 +31,11 @@ async def test_restart_while_idle_costs_no_request(
     with running_service(tmp_path, url, db_pool_size=4) as service:
         async with client_for(service) as client:
             # Fill the pool: four connections, all idle when the database goes away.
-            warm = await asyncio.gather(*(post_lead(client, source, k) for k in unique_keys(8)))
+            warm = await post_new_leads(client, source, 8)
             assert {o.status for o in warm} == {201}
             await asyncio.to_thread(cluster.stop, mode)
             await asyncio.to_thread(cluster.start)
-            after = await asyncio.gather(*(post_lead(client, source, k) for k in unique_keys(8)))
+            after = await post_new_leads(client, source, 8)
     assert [o.status for o in after] == [201] * 8
     assert len(await stored_leads(url)) == 16
     assert "Traceback" not in service.logs()

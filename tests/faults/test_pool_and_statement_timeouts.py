@@ -25,6 +25,7 @@ from tests.faults.harness import (
     client_for,
     database_url,
     post_lead,
+    post_new_leads,
     prepare_database,
     running_service,
     stored_leads,
@@ -138,11 +139,11 @@ async def test_frozen_database_answers_503_in_time_and_recovers(
     with running_service(tmp_path, url, db_pool_size=2) as service:
         async with client_for(service) as client:
             # Warm the pool: the frozen server then holds pooled connections mid-request.
-            warm = await asyncio.gather(*(post_lead(client, source, k) for k in unique_keys(4)))
+            warm = await post_new_leads(client, source, 4)
             assert {o.status for o in warm} == {201}
             with frozen(cluster):
                 assert_all_503_in_time(await staggered(client, source))
-            after = await asyncio.gather(*(post_lead(client, source, k) for k in unique_keys(8)))
+            after = await post_new_leads(client, source, 8)
             assert {o.status for o in after} == {201}
     assert len(await stored_leads(url)) == 12
     assert "Traceback" not in service.logs()
