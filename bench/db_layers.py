@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from bench import runner
-from infrastructure.database import create_engine
+from infrastructure.engine import create_engine
 from infrastructure.repositories import INSERT_LEAD, SOURCE_BY_KEY
 from infrastructure.settings import Settings
 from infrastructure.sql import Statement

@@ -41,13 +41,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from infrastructure import migrate
-from infrastructure.databases import drop_database, ensure_database
 from infrastructure.local_postgres import (
     LocalPostgres,
     embedded_bin_dir,
     free_port,
     resolve_server,
 )
+from infrastructure.provisioning import drop_database, ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -16,8 +16,8 @@ from cli.catalog import load_catalog_file, summary
 from commands.catalog import ApplyCatalog, ExportCatalog
 from infrastructure import migrate
 from infrastructure.container import bootstrap
-from infrastructure.databases import ensure_database
 from infrastructure.local_postgres import ResolvedDatabase, resolve_server
+from infrastructure.provisioning import ensure_database
 from infrastructure.settings import Settings
 
 DATA_DIR = Path(".data")

@@ -36,10 +36,6 @@ class CommandBus:
         self._resolve = resolve
         self._handlers: dict[type[Command[Any]], Handler[Any, Any]] = {}
 
-    @property
-    def command_types(self) -> tuple[type[Command[Any]], ...]:
-        return tuple(self._handler_types)
-
     def handler_for(self, command_type: type[Command[Any]]) -> Handler[Any, Any]:
         handler = self._handlers.get(command_type)
         if handler is None:

@@ -27,7 +27,7 @@ from handlers.check_readiness import CheckReadinessHandler, SchemaProbe
 from handlers.ingest_lead import IngestLeadHandler
 from handlers.ports import UnitOfWorkFactory
 from infrastructure.catalog_unit_of_work import SqlCatalogUnitOfWorkFactory
-from infrastructure.database import create_engine
+from infrastructure.engine import create_engine
 from infrastructure.migrate import AlembicSchemaProbe
 from infrastructure.settings import Settings
 from infrastructure.unit_of_work import DriverUnitOfWorkFactory
@@ -46,9 +46,7 @@ HANDLERS: dict[type[Command[Any]], type[Any]] = {
 class Application:
     """Everything built at startup; `close()` releases it."""
 
-    settings: Settings
     engine: AsyncEngine
-    container: punq.Container
     bus: CommandBus
 
     async def close(self) -> None:
@@ -66,7 +64,8 @@ def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))
     for handler_type in HANDLERS.values():
-        container.register(handler_type, scope=punq.Scope.singleton)
+        # Transient here: the bus resolves each handler once and keeps it.
+        container.register(handler_type)
     return container
 
 
@@ -76,4 +75,4 @@ def bootstrap(settings: Settings | None = None) -> Application:
     engine = create_engine(settings)
     container = build_container(settings, engine)
     bus = CommandBus(HANDLERS, container.resolve)
-    return Application(settings=settings, engine=engine, container=container, bus=bus)
+    return Application(engine=engine, bus=bus)

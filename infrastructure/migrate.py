@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from infrastructure.database import unavailable_on_db_failure
+from infrastructure.engine import unavailable_on_db_failure
 from infrastructure.settings import to_asyncpg_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from domain.errors import ServiceUnavailable
-from infrastructure.database import is_unavailable, terminate
+from infrastructure.engine import is_unavailable, terminate
 from infrastructure.repositories import SqlLeadRepository, SqlSourceRepository
 
 _BEGIN_ATTEMPTS = 2

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from infrastructure import migrate
-from infrastructure.databases import drop_database, ensure_database
 from infrastructure.local_postgres import resolve_server
+from infrastructure.provisioning import drop_database, ensure_database
 from infrastructure.settings import Settings, to_asyncpg_url
 from tests.support import Catalog
 from web.app import create_app

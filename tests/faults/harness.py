@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from infrastructure import migrate
-from infrastructure.databases import ensure_database
 from infrastructure.local_postgres import (
     LocalPostgres,
     embedded_bin_dir,
     free_port,
     system_bin_dir,
 )
+from infrastructure.provisioning import ensure_database
 from infrastructure.settings import to_asyncpg_url
 from tests.support import Catalog, CatalogSource, Service
 from tests.support import running_service as support_running_service

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infrastructure.database import create_engine
+from infrastructure.engine import create_engine
 from infrastructure.local_postgres import LocalPostgres
 from infrastructure.settings import Settings
 from tests.faults.harness import (
