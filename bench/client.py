@@ -15,29 +15,7 @@ import threading
 import time
 from typing import Any
 
-
-def lead_body(source_key: str, idempotency_key: str, n: int) -> bytes:
-    """A typical lead: selectors, the contact fields and two extra attributes."""
-    return json.dumps(
-        {
-            "source_key": source_key,
-            "idempotency_key": idempotency_key,
-            "email": f"Bench.User{n}@Example.com",
-            "phone": "(415) 555-0132",
-            "first_name": "Bench",
-            "last_name": "User",
-            "city": "San Francisco",
-            "region": "CA",
-            "postal_code": "94105",
-            "country": "US",
-            "utm_source": "bench",
-            "campaign": "spring",
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
-HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+from bench.workload import HEADERS, SOURCE_KEY, lead_body
 
 
 def post(connection: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes, int]:
@@ -55,7 +33,7 @@ def sequential(args: argparse.Namespace) -> dict[str, Any]:
     latencies_ms: list[float] = []
     for i in range(args.warmup + args.count):
         key = f"{args.nonce}-seq-{i}"
-        status, payload, elapsed = post(connection, args.path, lead_body(args.source_key, key, i))
+        status, payload, elapsed = post(connection, args.path, lead_body(key, args.source_key))
         if i < args.warmup:
             if status != 201:
                 raise SystemExit(f"warm-up request {i}: HTTP {status} {payload[:300]!r}")
@@ -68,7 +46,7 @@ def sequential(args: argparse.Namespace) -> dict[str, Any]:
 
 def concurrent(args: argparse.Namespace) -> dict[str, Any]:
     """`n` identical POSTs released at once, each on its own already-open connection."""
-    body = lead_body(args.source_key, f"{args.nonce}-same", 0)
+    body = lead_body(f"{args.nonce}-same", args.source_key)
     connections = []
     for _ in range(args.n):
         connection = http.client.HTTPConnection(args.host, args.port, timeout=30)
@@ -103,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/api/leads")
-    parser.add_argument("--source-key", required=True)
+    parser.add_argument("--source-key", default=SOURCE_KEY)
     parser.add_argument("--nonce", required=True)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=200)

@@ -1,6 +1,8 @@
 -- wrk script for the sustained phase: every request is a new lead with a unique idempotency key
--- "<nonce>-t<thread>-<counter>". Arguments after `--`: nonce, source_key.
--- `done` prints one line "WRK_JSON {...}" that bench/runner.py parses (latencies in µs).
+-- "<nonce>-t<thread>-<counter>". Arguments after `--`: nonce, source_key, and the rest of the
+-- JSON body after the key (bench/workload.py's lead_body_tail(): `,"email":…}`), so the lead's
+-- fields are written once, in bench/workload.py.
+-- `done` prints one line "WRK_JSON {...}" that bench/phases/sustained.py parses (latencies in µs).
 
 local thread_count = 0
 
@@ -9,19 +11,16 @@ function setup(thread)
   thread:set("thread_id", thread_count)
 end
 
-local nonce, source_key
 local counter = 0
 local prefix, suffix
 local headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
 
 function init(args)
-  nonce = args[1] or "wrk"
-  source_key = args[2] or "bench"
+  local nonce = args[1] or "wrk"
+  local source_key = args[2] or "bench-source"
   prefix = '{"source_key":"' .. source_key .. '","idempotency_key":"' .. nonce .. '-t'
     .. thread_id .. '-'
-  suffix = '","email":"Bench.User@Example.com","phone":"(415) 555-0132",'
-    .. '"first_name":"Bench","last_name":"User","city":"San Francisco","region":"CA",'
-    .. '"postal_code":"94105","country":"US","utm_source":"bench","campaign":"spring"}'
+  suffix = '"' .. (args[3] or '}')
 end
 
 function request()

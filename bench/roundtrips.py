@@ -185,7 +185,7 @@ async def count(database_url: str, source_key: str, nonce: str) -> dict[str, Any
     import httpx
     from sqlalchemy import event
 
-    from bench.client import HEADERS, lead_body
+    from bench.workload import HEADERS, lead_body
     from infrastructure.settings import Settings
     from web.app import create_app
 
@@ -218,7 +218,7 @@ async def count(database_url: str, source_key: str, nonce: str) -> dict[str, Any
         statements.clear()
         proxy.recorder.reset()
         response = await client.post(
-            "/api/leads", content=lead_body(source_key, key, 0), headers=HEADERS
+            "/api/leads", content=lead_body(key, source_key), headers=HEADERS
         )
         if response.status_code != expected:
             raise RuntimeError(f"expected {expected}, got {response.status_code}: {response.text}")

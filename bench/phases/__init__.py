@@ -1,0 +1,1 @@
+"""The phases of a run, one module each; each returns its results as a JSON-ready dict."""
