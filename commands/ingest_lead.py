@@ -4,27 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from uuid import UUID
 
 from commands.base import Command
 from domain.classification import parse_source_id
 from domain.idempotency import parse_idempotency_header, reconcile_client_key
 from domain.submission import parse_submission
+from queries.leads import LeadView
 
 
 @dataclass(frozen=True, slots=True)
 class LeadIngested:
-    """The lead as stored; `replayed` is true when it already existed."""
+    """The lead as stored (its current state); `replayed` is true when it already existed."""
 
-    lead_id: UUID
-    source_id: int
-    offer_id: int
-    market_id: int
-    vertical_id: int
-    idempotency_key: str
-    idempotency_key_origin: str
-    status: str
+    lead: LeadView
     replayed: bool
+
+    def as_json(self) -> dict[str, object]:
+        """The success body of SPEC §6.1: the lead's fields, then `replayed`."""
+        body = self.lead.as_json()
+        body["replayed"] = self.replayed
+        return body
 
 
 @dataclass(frozen=True, slots=True)

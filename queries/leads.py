@@ -1,15 +1,16 @@
-"""Read side for leads: the current state of one lead, as a small immutable view."""
+"""Read side for leads: the current state of one lead, as a small immutable view.
+
+`LeadView` is the one definition of a lead's result shape: the columns read, the HTTP body
+(`as_json`) and the OpenAPI response schema (web/openapi.py) are all derived from its fields.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, fields
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
-LEAD_VIEW_COLUMNS = (
-    "lead_id, source_id, offer_id, market_id, vertical_id, "
-    "idempotency_key, idempotency_key_origin, status"
-)
+KeyOrigin = Literal["client", "derived"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +21,23 @@ class LeadView:
     market_id: int
     vertical_id: int
     idempotency_key: str
-    idempotency_key_origin: str
+    idempotency_key_origin: KeyOrigin
     status: str
 
     @classmethod
     def from_row(cls, row: Any) -> LeadView:
-        return cls(*row)
+        """From a row holding `LEAD_VIEW_COLUMNS` (mapped by name, not position)."""
+        return cls(**{name: row[name] for name in LEAD_VIEW_FIELDS})
+
+    def as_json(self) -> dict[str, object]:
+        """The lead as a JSON object (fields in declaration order, the id as text)."""
+        body: dict[str, object] = {name: getattr(self, name) for name in LEAD_VIEW_FIELDS}
+        body["lead_id"] = str(self.lead_id)
+        return body
+
+
+LEAD_VIEW_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(LeadView))
+LEAD_VIEW_COLUMNS = ", ".join(LEAD_VIEW_FIELDS)
 
 
 class RowReader(Protocol):

@@ -57,19 +57,7 @@ async def build_command(request: Request) -> IngestLead:
 
 
 def lead_response(lead: LeadIngested) -> Response:
-    body = orjson.dumps(
-        {
-            "lead_id": str(lead.lead_id),
-            "source_id": lead.source_id,
-            "offer_id": lead.offer_id,
-            "market_id": lead.market_id,
-            "vertical_id": lead.vertical_id,
-            "idempotency_key": lead.idempotency_key,
-            "idempotency_key_origin": lead.idempotency_key_origin,
-            "status": lead.status,
-            "replayed": lead.replayed,
-        }
-    )
+    body = orjson.dumps(lead.as_json())
     if lead.replayed:
         return Response(
             body,

@@ -6,7 +6,11 @@ rather than inferred from a Pydantic parameter.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields, is_dataclass
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+from uuid import UUID
+
+from commands.ingest_lead import LeadIngested
 
 _TEXT = {"type": ["string", "null"]}
 # What Python's str.strip() removes, so that the schema accepts exactly what the server does.
@@ -59,31 +63,41 @@ LEAD_FORM_SCHEMA: dict[str, Any] = {
     "properties": {name: {"type": "string"} for name in _LEAD_FIELDS},
     "additionalProperties": {"type": "string"},
 }
-LEAD_RESPONSE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "lead_id",
-        "source_id",
-        "offer_id",
-        "market_id",
-        "vertical_id",
-        "idempotency_key",
-        "idempotency_key_origin",
-        "status",
-        "replayed",
-    ],
-    "properties": {
-        "lead_id": {"type": "string", "format": "uuid"},
-        "source_id": {"type": "integer"},
-        "offer_id": {"type": "integer"},
-        "market_id": {"type": "integer"},
-        "vertical_id": {"type": "integer"},
-        "idempotency_key": {"type": "string"},
-        "idempotency_key_origin": {"type": "string", "enum": ["client", "derived"]},
-        "status": {"type": "string"},
-        "replayed": {"type": "boolean"},
-    },
+# JSON Schema of the Python types a result dataclass holds.
+_JSON_TYPES: dict[object, dict[str, Any]] = {
+    UUID: {"type": "string", "format": "uuid"},
+    int: {"type": "integer"},
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
 }
+
+
+def _json_type(annotation: object) -> dict[str, Any]:
+    if get_origin(annotation) is Literal:
+        return {"type": "string", "enum": list(get_args(annotation))}
+    return dict(_JSON_TYPES[annotation])
+
+
+def _properties(result_type: type[Any]) -> dict[str, Any]:
+    """The JSON members of a result dataclass; a dataclass member is inlined, as `as_json`
+    renders it (`LeadIngested` = the `LeadView` fields, then `replayed`)."""
+    hints = get_type_hints(result_type)
+    properties: dict[str, Any] = {}
+    for field in fields(result_type):
+        annotation = hints[field.name]
+        if isinstance(annotation, type) and is_dataclass(annotation):
+            properties.update(_properties(annotation))
+        else:
+            properties[field.name] = _json_type(annotation)
+    return properties
+
+
+def result_schema(result_type: type[Any]) -> dict[str, Any]:
+    properties = _properties(result_type)
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+LEAD_RESPONSE_SCHEMA = result_schema(LeadIngested)
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
