@@ -52,12 +52,12 @@ def format_of(name: str, given: str | None) -> str:
     if given is not None:
         return given
     if name == "-":
-        raise LeadFileError("reading standard input needs --format csv or --format jsonl")
+        raise LeadFileError("give the format of standard input: --format csv or --format jsonl")
     dot = name.rfind(".")
     suffix = name[dot:].lower() if dot > name.rfind("/") else ""
     if suffix not in _SUFFIXES:
         raise LeadFileError(
-            f"{name}: cannot tell the format from the extension {suffix or '(none)'}: "
+            f"cannot tell the format from the extension {suffix or '(none)'}: "
             "name it .csv or .jsonl, or pass --format csv|jsonl"
         )
     return _SUFFIXES[suffix]

@@ -204,15 +204,15 @@ def test_format_comes_from_the_option_else_the_extension(
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("-", "reading standard input needs --format csv or --format jsonl"),
+        ("-", "give the format of standard input: --format csv or --format jsonl"),
         (
             "leads.txt",
-            "leads.txt: cannot tell the format from the extension .txt: "
+            "cannot tell the format from the extension .txt: "
             "name it .csv or .jsonl, or pass --format csv|jsonl",
         ),
         (
             "dir.csv/leads",
-            "dir.csv/leads: cannot tell the format from the extension (none): "
+            "cannot tell the format from the extension (none): "
             "name it .csv or .jsonl, or pass --format csv|jsonl",
         ),
     ],
