@@ -190,8 +190,6 @@ def _ragged(cells: int, columns: int) -> InvalidRequest:
     return InvalidRequest(
         f"The row has {cells} cells but the header has {columns} columns.",
         reason="ragged_row",
-        cells=cells,
-        columns=columns,
     )
 
 

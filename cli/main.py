@@ -9,12 +9,12 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from cli import catalog, db, serve
+from cli import catalog, db, import_leads, serve
 from infrastructure.local_postgres import LocalPostgresError
 from infrastructure.settings import SettingsError
 
 # Each module adds its sub-commands; `run(args)` returns the exit status.
-COMMAND_MODULES = (serve, db, catalog)
+COMMAND_MODULES = (serve, db, catalog, import_leads)
 
 
 def parser() -> argparse.ArgumentParser:
