@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from json import JSONDecodeError
 from typing import TYPE_CHECKING, BinaryIO
@@ -63,7 +63,9 @@ def format_of(name: str, given: str | None) -> str:
     return _SUFFIXES[suffix]
 
 
-def read_rows(stream: BinaryIO, file_format: str, max_row_bytes: int) -> Iterator[Row | BadRow]:
+def read_rows(
+    stream: BinaryIO, file_format: str, max_row_bytes: int
+) -> Generator[Row | BadRow, None, None]:
     """The rows of `stream`, one at a time (constant memory whatever the file's size).
 
     `max_row_bytes` bounds one row as the HTTP body limit bounds one request.
@@ -73,7 +75,7 @@ def read_rows(stream: BinaryIO, file_format: str, max_row_bytes: int) -> Iterato
     return _jsonl_rows(stream, max_row_bytes)
 
 
-def _csv_rows(stream: BinaryIO, max_row_bytes: int) -> Iterator[Row | BadRow]:
+def _csv_rows(stream: BinaryIO, max_row_bytes: int) -> Generator[Row | BadRow, None, None]:
     # Undecodable bytes become lone surrogates (which valid UTF-8 never yields), so one bad
     # byte rejects its row, not the file.
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
@@ -141,7 +143,7 @@ def _undecodable(cells: Iterable[str]) -> bool:
     return False
 
 
-def _jsonl_rows(stream: BinaryIO, max_row_bytes: int) -> Iterator[Row | BadRow]:
+def _jsonl_rows(stream: BinaryIO, max_row_bytes: int) -> Generator[Row | BadRow, None, None]:
     line = 0
     while True:
         raw = stream.readline(max_row_bytes + 1)

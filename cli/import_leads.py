@@ -182,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             stream = stack.enter_context(_open_input(args.file))
             # The first row now: a file without a usable header fails before the database.
-            rows = _first_read(read_rows(stream, file_format, settings.max_body_bytes))
+            reader = read_rows(stream, file_format, settings.max_body_bytes)
+            stack.callback(reader.close)  # before the stream closes: a reader may hold it
+            rows = _first_read(reader)
         except (LeadFileError, OSError) as error:
             return _fail(f"{name}: {_reading_problem(error)}")
         try:
@@ -218,11 +220,7 @@ def _reading_problem(error: BaseException) -> str:
 def _open_input(file: str) -> contextlib.AbstractContextManager[BinaryIO]:
     if file == STDIN:
         return contextlib.nullcontext(sys.stdin.buffer)  # not ours to close
-    stream = open(file, "rb")  # noqa: SIM115 (returned as its own context manager)
-    if stat.S_ISDIR(os.fstat(stream.fileno()).st_mode):
-        stream.close()
-        raise IsADirectoryError(21, "it is a directory")
-    return stream
+    return open(file, "rb")
 
 
 def _first_read(rows: Iterator[Row | BadRow]) -> Iterator[Row | BadRow]:
