@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from cli.import_files import FORMATS, BadRow, LeadFileError, Row, format_of, read_rows
 from cli.import_run import (
+    BATCH_ROWS,
     RESULT_COLUMNS,
     DatabaseGone,
     ImportRun,
@@ -191,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
             write_result = _results_writer(stack, args.results)
         except OSError as error:
             return _fail(f"{args.results}: cannot write it: {error.strerror or error}")
-        progress = stack.enter_context(_Progress(stream))
+        size = _regular_file_size(stream)
+        progress = stack.enter_context(_Progress(stream, size))
 
         def on_result(result: RowResult) -> None:
             write_result(result)
@@ -199,7 +201,14 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             return asyncio.run(
-                _import(rows, commands, settings, args.concurrency, args.deadline, on_result)
+                _import(
+                    rows,
+                    commands,
+                    settings,
+                    args,
+                    on_result,
+                    batch_rows=BATCH_ROWS if size is not None else 1,
+                )
             )
         except (LeadFileError, OSError) as error:
             return _fail(f"{name}: {_reading_problem(error)}")
@@ -242,10 +251,12 @@ async def _import(
     rows: Iterator[Row | BadRow],
     commands: RowCommands,
     settings: Settings,
-    concurrency: int,
-    deadline_s: float,
+    args: argparse.Namespace,
     on_result: Callable[[RowResult], None],
+    *,
+    batch_rows: int,
 ) -> int:
+    concurrency: int = args.concurrency
     # One pooled connection per row in flight: more would sit idle, fewer would queue.
     application = bootstrap(replace(settings, db_pool_size=concurrency))
     try:
@@ -258,7 +269,8 @@ async def _import(
             commands,
             on_result,
             concurrency=concurrency,
-            retry=RetryPolicy(deadline_s),
+            retry=RetryPolicy(args.deadline),
+            batch_rows=batch_rows,
         )
         try:
             tally = await runner.run(rows)
@@ -323,9 +335,9 @@ class _Progress:
 
     _ESTIMATE_EVERY = 500
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], size: int | None) -> None:
         self._stream = stream
-        self._size = _regular_file_size(stream)
+        self._size = size
         self._done = 0
         self._bar: Any = None
         if sys.stderr.isatty():

@@ -34,7 +34,9 @@ RESULT_COLUMNS = (
     "error_code",
     "error_message",
 )
-# Rows travel from the reading thread in batches: one hand-over per batch, not per row.
+# Rows of a file travel from the reading thread in batches: one hand-over per batch, not
+# per row. A stream (standard input) hands each row over as it arrives: a slow producer's
+# rows must not wait for a batch to fill.
 BATCH_ROWS = 256
 BATCHES_AHEAD = 2
 NO_SOURCE_MESSAGE = (
@@ -156,6 +158,7 @@ class ImportRun:
         *,
         concurrency: int,
         retry: RetryPolicy,
+        batch_rows: int = BATCH_ROWS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._execute = execute
@@ -163,6 +166,7 @@ class ImportRun:
         self._on_result = on_result
         self._concurrency = concurrency
         self._retry = retry
+        self._batch_rows = batch_rows
         self._clock = clock
         self.tally = Tally()
         # Lines handed to a worker and not finished, in line order (dicts keep insertion order).
@@ -180,7 +184,7 @@ class ImportRun:
         stop = threading.Event()
         reader = threading.Thread(
             target=_read_ahead,
-            args=(rows, loop, batches, room, stop),
+            args=(rows, self._batch_rows, loop, batches, room, stop),
             name="leads-import-reader",
             daemon=True,  # a read blocked on standard input must not keep the process alive
         )
@@ -289,6 +293,7 @@ class ImportRun:
 
 def _read_ahead(
     rows: Iterator[Row | BadRow],
+    batch_rows: int,
     loop: asyncio.AbstractEventLoop,
     batches: asyncio.Queue[list[Row | BadRow] | BaseException | None],
     room: threading.BoundedSemaphore,
@@ -310,7 +315,7 @@ def _read_ahead(
     try:
         for row in rows:
             batch.append(row)
-            if len(batch) == BATCH_ROWS:
+            if len(batch) == batch_rows:
                 if not hand_over(batch):
                     return
                 batch = []

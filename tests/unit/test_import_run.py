@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 
@@ -172,6 +173,34 @@ async def test_reading_stays_a_bounded_distance_ahead_of_the_commands() -> None:
     assert tally.created == finished == 20_000
     # In flight, queued for the workers, handed over, and the batch being filled.
     assert most_ahead <= 8 + 8 + (BATCHES_AHEAD + 2) * BATCH_ROWS
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2])
+async def test_rows_of_a_slow_stream_run_as_they_arrive(batch_rows: int) -> None:
+    seen = threading.Event()
+
+    def rows() -> Iterator[Row | BadRow]:
+        yield from good_rows(range(2, 6))
+        # A producer with nothing more to say for now: the rows so far must not wait for it.
+        if not seen.wait(10):
+            raise AssertionError("rows 2-5 were not run while the stream had nothing more")
+        yield from good_rows(range(6, 8))
+
+    recorder = Recorder()
+
+    def on_result(result: RowResult) -> None:
+        recorder(result)
+        if len(recorder.results) == 4:
+            seen.set()
+
+    async def execute(command: IngestLead) -> LeadIngested:
+        return lead_for(command)
+
+    run = ImportRun(
+        execute, to_command, on_result, concurrency=2, retry=QUICK, batch_rows=batch_rows
+    )
+    tally = await run.run(rows())
+    assert tally.created == 6
 
 
 async def test_unavailable_rows_are_retried_until_they_succeed() -> None:
