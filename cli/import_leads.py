@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from cli.import_files import FORMATS, BadRow, LeadFileError, Row, format_of, read_rows
 from cli.import_run import (
-    BATCH_ROWS,
     RESULT_COLUMNS,
     DatabaseGone,
     ImportRun,
@@ -207,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
                     settings,
                     args,
                     on_result,
-                    batch_rows=BATCH_ROWS if size is not None else 1,
+                    stream=size is None,
                 )
             )
         except (LeadFileError, OSError) as error:
@@ -254,7 +253,7 @@ async def _import(
     args: argparse.Namespace,
     on_result: Callable[[RowResult], None],
     *,
-    batch_rows: int,
+    stream: bool,
 ) -> int:
     concurrency: int = args.concurrency
     # One pooled connection per row in flight: more would sit idle, fewer would queue.
@@ -270,10 +269,9 @@ async def _import(
             on_result,
             concurrency=concurrency,
             retry=RetryPolicy(args.deadline),
-            batch_rows=batch_rows,
         )
         try:
-            tally = await runner.run(rows)
+            tally = await runner.run(rows, stream=stream)
         except DatabaseGone as gone:
             return _fail(stopped_line(gone, settings.database_url))
         elapsed = time.perf_counter() - started

@@ -1,10 +1,10 @@
 """Runs a lead file's rows as `IngestLead` commands, a bounded number in flight.
 
-Rows are read ahead on a thread of their own (a slow standard input never stalls the commands
-in flight) into a bounded queue, so memory does not grow with the file. A row the database
-cannot take now (`service_unavailable`) is retried with exponential backoff; once the database
-has been away for the whole deadline the run stops, and `DatabaseGone` says up to which line
-every row is done.
+Rows are read only as workers become free (a bounded queue), so memory does not grow with the
+file; standard input is read on a thread of its own, so a slow producer never stalls the
+commands in flight. A row the database cannot take now (`service_unavailable`) is retried
+with exponential backoff; once the database has been away for the whole deadline the run
+stops, and `DatabaseGone` says up to which line every row is done.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from cli.import_files import BadRow, Row
@@ -34,11 +34,8 @@ RESULT_COLUMNS = (
     "error_code",
     "error_message",
 )
-# Rows of a file travel from the reading thread in batches: one hand-over per batch, not
-# per row. A stream (standard input) hands each row over as it arrives: a slow producer's
-# rows must not wait for a batch to fill.
-BATCH_ROWS = 256
-BATCHES_AHEAD = 2
+# Rows read from a stream on the reading thread and not yet taken by the loop, at most.
+ROWS_AHEAD = 2
 NO_SOURCE_MESSAGE = (
     "The row names no source: give it a source_id or source_key column, "
     "or pass --source-id or --source-key."
@@ -158,7 +155,6 @@ class ImportRun:
         *,
         concurrency: int,
         retry: RetryPolicy,
-        batch_rows: int = BATCH_ROWS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._execute = execute
@@ -166,7 +162,6 @@ class ImportRun:
         self._on_result = on_result
         self._concurrency = concurrency
         self._retry = retry
-        self._batch_rows = batch_rows
         self._clock = clock
         self.tally = Tally()
         # Lines handed to a worker and not finished, in line order (dicts keep insertion order).
@@ -175,26 +170,21 @@ class ImportRun:
         self._outage_since: float | None = None
         self._gave_up: tuple[float, BaseException] | None = None
         self._read_error: BaseException | None = None
+        self._work_queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(concurrency)
 
-    async def run(self, rows: Iterator[Row | BadRow]) -> Tally:
-        """Runs every row; raises DatabaseGone, or what reading the file raised."""
-        loop = asyncio.get_running_loop()
-        batches: asyncio.Queue[list[Row | BadRow] | BaseException | None] = asyncio.Queue()
-        room = threading.BoundedSemaphore(BATCHES_AHEAD)
-        stop = threading.Event()
-        reader = threading.Thread(
-            target=_read_ahead,
-            args=(rows, self._batch_rows, loop, batches, room, stop),
-            name="leads-import-reader",
-            daemon=True,  # a read blocked on standard input must not keep the process alive
-        )
-        work: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(maxsize=self._concurrency)
-        reader.start()
-        feeder = asyncio.create_task(self._feed(batches, room, work))
+    async def run(self, rows: Iterator[Row | BadRow], *, stream: bool = False) -> Tally:
+        """Runs every row; raises DatabaseGone, or what reading the file raised.
+
+        A file is read on the event loop's thread (page-cache reads do not block). A
+        `stream` (standard input, a pipe) may block for as long as its producer likes, so it
+        is read on a thread of its own, and each row is handed over as soon as it is read.
+        """
+        work = self._work_queue
+        source = _read_on_thread(rows) if stream else _read_inline(rows)
+        feeder = asyncio.create_task(self._feed(source, work))
         try:
             await asyncio.gather(*(self._work(work) for _ in range(self._concurrency)))
         finally:
-            stop.set()
             feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feeder
@@ -215,26 +205,28 @@ class ImportRun:
     def _stopping(self) -> bool:
         return self._gave_up is not None
 
+    def _wake_idle_workers(self) -> None:
+        # A worker waiting for a row that a stream may never send stops on any item; the
+        # queue is empty whenever one waits, so these reach every waiting worker.
+        with contextlib.suppress(asyncio.QueueFull):
+            for _ in range(self._concurrency):
+                self._work_queue.put_nowait(None)
+
     async def _feed(
         self,
-        batches: asyncio.Queue[list[Row | BadRow] | BaseException | None],
-        room: threading.BoundedSemaphore,
+        rows: AsyncGenerator[Row | BadRow, None],
         work: asyncio.Queue[Row | BadRow | None],
     ) -> None:
-        while not self._stopping and self._read_error is None:
-            batch = await batches.get()
-            room.release()
-            if batch is None:
-                break
-            if isinstance(batch, BaseException):
-                self._read_error = batch
-                break
-            for row in batch:
-                if self._stopping:
-                    break
-                self._pending[row.line] = None
-                self._last_dispatched = row.line
-                await work.put(row)
+        async with contextlib.aclosing(rows):
+            try:
+                async for row in rows:
+                    if self._stopping:
+                        break
+                    self._pending[row.line] = None
+                    self._last_dispatched = row.line
+                    await work.put(row)
+            except Exception as error:  # the file could not be read further
+                self._read_error = error
         for _ in range(self._concurrency):
             await work.put(None)
 
@@ -283,6 +275,7 @@ class ImportRun:
                 if remaining <= 0 or self._stopping:
                     if self._gave_up is None:
                         self._gave_up = (waited, error)
+                        self._wake_idle_workers()
                     raise _GaveUp() from error
                 await asyncio.sleep(min(delay, remaining))
                 delay = min(delay * 2, self._retry.max_delay_s)
@@ -291,37 +284,59 @@ class ImportRun:
                 return lead
 
 
+async def _read_inline(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | BadRow, None]:
+    for row in rows:
+        yield row
+
+
+async def _read_on_thread(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | BadRow, None]:
+    """`rows` read on a thread of their own, each handed over as soon as it is read; the
+    thread waits while ROWS_AHEAD are not taken (it must not spend the GIL reading ahead)."""
+    loop = asyncio.get_running_loop()
+    handed: asyncio.Queue[Row | BadRow | BaseException | None] = asyncio.Queue()
+    room = threading.BoundedSemaphore(ROWS_AHEAD)
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=_read_ahead,
+        args=(rows, loop, handed, room, stop),
+        name="leads-import-reader",
+        daemon=True,  # a read blocked on standard input must not keep the process alive
+    )
+    reader.start()
+    try:
+        while (row := await handed.get()) is not None:
+            room.release()
+            if isinstance(row, BaseException):
+                raise row
+            yield row
+    finally:
+        stop.set()
+
+
 def _read_ahead(
     rows: Iterator[Row | BadRow],
-    batch_rows: int,
     loop: asyncio.AbstractEventLoop,
-    batches: asyncio.Queue[list[Row | BadRow] | BaseException | None],
+    handed: asyncio.Queue[Row | BadRow | BaseException | None],
     room: threading.BoundedSemaphore,
     stop: threading.Event,
 ) -> None:
-    """The reading thread: hands batches of rows to the loop, at most BATCHES_AHEAD unread."""
+    """The reading thread: every row, then None (the end) or the error that ended reading."""
 
-    def hand_over(item: list[Row | BadRow] | BaseException | None) -> bool:
+    def hand_over(item: Row | BadRow | BaseException | None) -> bool:
         while not room.acquire(timeout=0.2):
             if stop.is_set():
                 return False
         try:
-            loop.call_soon_threadsafe(batches.put_nowait, item)
+            loop.call_soon_threadsafe(handed.put_nowait, item)
         except RuntimeError:  # the loop is closed: the run is over
             return False
         return True
 
-    batch: list[Row | BadRow] = []
     try:
         for row in rows:
-            batch.append(row)
-            if len(batch) == batch_rows:
-                if not hand_over(batch):
-                    return
-                batch = []
-    except Exception as error:  # unreadable file: the run reports it
-        if hand_over(batch):
-            hand_over(error)
+            if not hand_over(row):
+                return
+    except Exception as error:  # unreadable: the run reports it
+        hand_over(error)
         return
-    if hand_over(batch):
-        hand_over(None)
+    hand_over(None)

@@ -12,9 +12,8 @@ import pytest
 
 from cli.import_files import BadRow, Row
 from cli.import_run import (
-    BATCH_ROWS,
-    BATCHES_AHEAD,
     NO_SOURCE_MESSAGE,
+    ROWS_AHEAD,
     DatabaseGone,
     ImportRun,
     RetryPolicy,
@@ -148,7 +147,8 @@ async def test_at_most_concurrency_rows_are_in_flight(concurrency: int) -> None:
     assert most == concurrency
 
 
-async def test_reading_stays_a_bounded_distance_ahead_of_the_commands() -> None:
+@pytest.mark.parametrize("stream", [False, True])
+async def test_reading_stays_a_bounded_distance_ahead_of_the_commands(stream: bool) -> None:
     read = 0
     finished = 0
     most_ahead = 0
@@ -169,14 +169,13 @@ async def test_reading_stays_a_bounded_distance_ahead_of_the_commands() -> None:
         return lead_for(command)
 
     run = ImportRun(execute, to_command, on_result, concurrency=8, retry=QUICK)
-    tally = await run.run(rows())
+    tally = await run.run(rows(), stream=stream)
     assert tally.created == finished == 20_000
-    # In flight, queued for the workers, handed over, and the batch being filled.
-    assert most_ahead <= 8 + 8 + (BATCHES_AHEAD + 2) * BATCH_ROWS
+    # In flight, queued for the workers, handed over by the reading thread, being handed on.
+    assert most_ahead <= 8 + 8 + ROWS_AHEAD + 2
 
 
-@pytest.mark.parametrize("batch_rows", [1, 2])
-async def test_rows_of_a_slow_stream_run_as_they_arrive(batch_rows: int) -> None:
+async def test_rows_of_a_slow_stream_run_as_they_arrive() -> None:
     seen = threading.Event()
 
     def rows() -> Iterator[Row | BadRow]:
@@ -196,11 +195,35 @@ async def test_rows_of_a_slow_stream_run_as_they_arrive(batch_rows: int) -> None
     async def execute(command: IngestLead) -> LeadIngested:
         return lead_for(command)
 
-    run = ImportRun(
-        execute, to_command, on_result, concurrency=2, retry=QUICK, batch_rows=batch_rows
-    )
-    tally = await run.run(rows())
+    run = ImportRun(execute, to_command, on_result, concurrency=2, retry=QUICK)
+    tally = await run.run(rows(), stream=True)
     assert tally.created == 6
+
+
+async def test_an_outage_stops_the_run_even_while_the_stream_waits_for_its_producer() -> None:
+    release = threading.Event()
+
+    def rows() -> Iterator[Row | BadRow]:
+        yield from good_rows(range(2, 5))
+        release.wait(60)  # standard input with nothing more to say, never closed
+
+    async def execute(command: IngestLead) -> LeadIngested:
+        raise ServiceUnavailable()
+
+    ticks = itertools.count()
+    run = runner(
+        execute,
+        Recorder(),
+        retry=RetryPolicy(deadline_s=3, first_delay_s=0.001, max_delay_s=0.001),
+        clock=lambda: float(next(ticks)),
+    )
+    try:
+        with pytest.raises(DatabaseGone) as raised:
+            # Not waiting for the stream: a hang would end here, not after 60 s.
+            await asyncio.wait_for(run.run(rows(), stream=True), 30)
+    finally:
+        release.set()
+    assert raised.value.done_through == 1
 
 
 async def test_unavailable_rows_are_retried_until_they_succeed() -> None:
@@ -226,8 +249,9 @@ class MisconfiguredDatabase(Exception):
 
 @pytest.mark.parametrize("outage", [ServiceUnavailable, MisconfiguredDatabase])
 @pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize("stream", [False, True])
 async def test_an_outage_past_the_deadline_stops_with_the_last_line_done(
-    outage: type[Exception], concurrency: int
+    outage: type[Exception], concurrency: int, stream: bool
 ) -> None:
     ticks = itertools.count()
 
@@ -246,7 +270,7 @@ async def test_an_outage_past_the_deadline_stops_with_the_last_line_done(
         clock=lambda: float(next(ticks)),
     )
     with pytest.raises(DatabaseGone) as raised:
-        await run.run(good_rows(range(2, 2000)))
+        await run.run(good_rows(range(2, 2000)), stream=stream)
     gone = raised.value
     assert gone.done_through == 39
     assert gone.waited_s >= 5
@@ -279,7 +303,8 @@ async def test_a_success_ends_the_outage_so_short_outages_never_add_up() -> None
     assert tally.created == 200
 
 
-async def test_a_read_error_is_raised_after_the_rows_before_it_are_done() -> None:
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_read_error_is_raised_after_the_rows_before_it_are_done(stream: bool) -> None:
     def rows() -> Iterator[Row | BadRow]:
         yield from good_rows(range(2, 600))
         raise OSError("disk on fire")
@@ -289,7 +314,7 @@ async def test_a_read_error_is_raised_after_the_rows_before_it_are_done() -> Non
 
     recorder = Recorder()
     with pytest.raises(OSError, match="disk on fire"):
-        await runner(execute, recorder).run(rows())
+        await runner(execute, recorder).run(rows(), stream=stream)
     assert sorted(result.line for result in recorder.results) == list(range(2, 600))
 
 
