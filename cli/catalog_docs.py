@@ -1,7 +1,7 @@
 """Posting instructions for one source: the text `leads catalog docs SOURCE_CODE` prints.
 
-The field and error tables restate SPEC §6 for a publisher; tests check them against the
-code that enforces it, so they cannot drift apart silently.
+The field table is derived from domain/fields.py, the one the validation uses; the error
+table restates SPEC §6 and a test checks it against the HTTP error mapping.
 """
 
 from __future__ import annotations
@@ -13,26 +13,28 @@ from urllib.parse import quote, urlsplit
 import phonenumbers
 
 from domain.catalog import LEADS_PATH, SourceDescription, posting_path
+from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, FieldType, PostedField
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 
-# (field, accepted types, limit or meaning)
-FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("source_id", "integer, or string of digits", "selects the source (see above)"),
-    ("source_key", "string", "selects the source (see above)"),
-    ("idempotency_key", "string", "1-255 printable ASCII characters (see Idempotency)"),
-    ("email", "string", "at most 320 characters"),
-    ("phone", "string or integer", "at most 64 characters"),
-    ("first_name", "string", "at most 200 characters"),
-    ("last_name", "string", "at most 200 characters"),
-    ("address", "string", "at most 200 characters"),
-    ("city", "string", "at most 200 characters"),
-    ("region", "string", "at most 200 characters"),
-    ("postal_code", "string or integer", "at most 200 characters"),
-    ("country", "string", "at most 200 characters"),
-    ("is_test", "boolean, or true/false/1/0", "marks a test lead"),
+# How each type of the field table reads to a publisher.
+_TYPE_TEXT: dict[FieldType, str] = {
+    "source_id": "integer, or string of digits",
+    "text": "string",
+    "text_or_integer": "string or integer",
+    "flag": "boolean, or true/false/1/0",
+}
+
+
+def _limit_text(field: PostedField) -> str:
+    limit = f"at most {field.limit} characters" if field.limit is not None else ""
+    return "; ".join(part for part in (limit, field.notes) if part)
+
+
+# (field, accepted types, limit or meaning), derived from the field table (domain/fields.py).
+FIELDS: tuple[tuple[str, str, str], ...] = tuple(
+    (field.name, _TYPE_TEXT[field.type], _limit_text(field)) for field in POSTED_FIELDS
 )
-MAX_ATTRIBUTES = 100
 
 # (code, HTTP status, when)
 ERRORS: tuple[tuple[str, int, str], ...] = (
