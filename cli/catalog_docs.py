@@ -39,6 +39,7 @@ ERRORS: tuple[tuple[str, int, str], ...] = (
     ("invalid_request", 400, "bad body, field or parameters (details.reason says which)"),
     ("invalid_source", 400, "source_id is malformed, unknown or inactive"),
     ("invalid_source_key", 400, "source_key malformed, unknown, inactive, or not source_id's"),
+    ("client_not_allowed", 403, "this source does not accept posts from your address"),
     ("unmapped_source", 400, "no source selected and none is mapped to the host and path"),
     ("ambiguous_source_mapping", 409, "the host and path are mapped to several sources"),
     ("invalid_idempotency_key_format", 400, "bad key, repeated header, or header and field differ"),
