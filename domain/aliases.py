@@ -8,7 +8,7 @@ is. Names match ignoring the case of ASCII letters, like the known field names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from domain.errors import InvalidRequest
 from domain.submission import CONTACT_FIELDS, KNOWN_FIELDS
@@ -27,6 +27,24 @@ def fold_field_name(name: str) -> str:
 def is_known_field_name(name: str) -> bool:
     """Whether a posted name already stands for a known field, so it cannot be an alias."""
     return fold_field_name(name) in _KNOWN
+
+
+def is_usable_alias(alias: str, target: str) -> bool:
+    """Whether a stored (alias, target) pair can apply: a folded, unknown name; a valid target.
+
+    The catalog writes only usable pairs; rows written with plain SQL may hold others,
+    which are ignored (and reported by `leads catalog check`).
+    """
+    return (
+        alias == fold_field_name(alias)
+        and not is_known_field_name(alias)
+        and (target in ALIAS_TARGETS)
+    )
+
+
+def usable_aliases(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The aliases `apply_aliases` takes, from stored (alias, target) pairs."""
+    return {alias: target for alias, target in pairs if is_usable_alias(alias, target)}
 
 
 def _same_value(first: object, second: object) -> bool:
