@@ -298,6 +298,15 @@ def test_check_warns_about_intake_settings_that_cannot_work_as_stored() -> None:
                 field_aliases=(("FName", "first_name"), ("mail", "source_id"), ("zip", "zip")),
             ),
             Source("off", "Off", "us-solar", None, active=False, require_key=True),
+            Source(
+                "fine",
+                "Fine",
+                "us-solar",
+                KEY,
+                require_key=True,
+                allowed_networks=("203.0.113.0/24",),
+                field_aliases=(("fname", "first_name"),),
+            ),
         )
     )
     kinds = sorted(p.kind for p in report.warnings)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hmac
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.aliases import ALIAS_TARGETS, apply_aliases, fold_field_name, is_known_field_name
+from domain.client_address import parse_networks
 from domain.errors import ClientNotAllowed, InvalidRequest, InvalidSourceKey, SourceKeyRequired
-from domain.intake import MAX_USER_AGENT_CHARS, keys_match, sanitize_user_agent
+from domain.intake import MAX_USER_AGENT_CHARS, admit_lead, keys_match, sanitize_user_agent
 from domain.submission import parse_submission
 from web.errors import STATUS_BY_CODE
 
@@ -183,3 +185,44 @@ def test_intake_errors() -> None:
     refused = ClientNotAllowed()
     assert (refused.code, dict(refused.details)) == ("client_not_allowed", {})
     assert STATUS_BY_CODE["client_not_allowed"] == 403
+
+
+# --- admission ----------------------------------------------------------------------------
+
+NETWORKS = parse_networks(["203.0.113.0/24", "2001:db8::/32"])
+INSIDE, OUTSIDE = ip_address("203.0.113.9"), ip_address("198.51.100.9")
+
+
+def test_a_source_without_rules_admits_every_lead() -> None:
+    for key_presented in (True, False):
+        for client in (INSIDE, OUTSIDE, None):
+            admit_lead(
+                require_key=False, key_presented=key_presented, allowed_networks=(), client=client
+            )
+
+
+def test_a_required_key_must_be_presented() -> None:
+    admit_lead(require_key=True, key_presented=True, allowed_networks=(), client=None)
+    with pytest.raises(SourceKeyRequired) as caught:
+        admit_lead(require_key=True, key_presented=False, allowed_networks=(), client=INSIDE)
+    assert caught.value.details == {"reason": "required"}
+
+
+@pytest.mark.parametrize(
+    ("client", "admitted"),
+    [(INSIDE, True), (ip_address("2001:db8::1"), True), (OUTSIDE, False), (None, False)],
+)
+def test_allowed_networks_admit_only_their_clients(
+    client: IPv4Address | IPv6Address | None, admitted: bool
+) -> None:
+    if admitted:
+        admit_lead(require_key=False, key_presented=False, allowed_networks=NETWORKS, client=client)
+        return
+    with pytest.raises(ClientNotAllowed) as caught:
+        admit_lead(require_key=False, key_presented=False, allowed_networks=NETWORKS, client=client)
+    assert caught.value.details == {}
+
+
+def test_a_missing_key_is_reported_before_the_network() -> None:
+    with pytest.raises(SourceKeyRequired):
+        admit_lead(require_key=True, key_presented=False, allowed_networks=NETWORKS, client=OUTSIDE)
