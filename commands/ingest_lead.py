@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from commands.base import Command
 from domain.classification import parse_source_id
 from domain.idempotency import parse_idempotency_header, reconcile_client_key
+from domain.lead import LeadView
 from domain.submission import parse_submission
-from queries.leads import LeadView
 
 
 @dataclass(frozen=True, slots=True)

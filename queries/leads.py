@@ -1,42 +1,22 @@
 """Read side for leads: the current state of one lead, as a small immutable view.
 
-`LeadView` is the one definition of a lead's result shape: the columns read, the HTTP body
-(`as_json`) and the OpenAPI response schema (web/openapi.py) are all derived from its fields.
+The columns read are derived from `domain.lead.LeadView`, the one definition of the shape.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol
-from uuid import UUID
+from typing import Any, Protocol
 
-KeyOrigin = Literal["client", "derived"]
+from domain.lead import LEAD_VIEW_FIELDS, KeyOrigin, LeadView
 
+__all__ = [
+    "LEAD_BY_IDEMPOTENCY_KEY",
+    "LEAD_VIEW_COLUMNS",
+    "KeyOrigin",
+    "LeadView",
+    "get_lead_by_idempotency_key",
+]
 
-@dataclass(frozen=True, slots=True)
-class LeadView:
-    lead_id: UUID
-    source_id: int
-    offer_id: int
-    market_id: int
-    vertical_id: int
-    idempotency_key: str
-    idempotency_key_origin: KeyOrigin
-    status: str
-
-    @classmethod
-    def from_row(cls, row: Any) -> LeadView:
-        """From a row holding `LEAD_VIEW_COLUMNS` (mapped by name, not position)."""
-        return cls(**{name: row[name] for name in LEAD_VIEW_FIELDS})
-
-    def as_json(self) -> dict[str, object]:
-        """The lead as a JSON object (fields in declaration order, the id as text)."""
-        body: dict[str, object] = {name: getattr(self, name) for name in LEAD_VIEW_FIELDS}
-        body["lead_id"] = str(self.lead_id)
-        return body
-
-
-LEAD_VIEW_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(LeadView))
 LEAD_VIEW_COLUMNS = ", ".join(LEAD_VIEW_FIELDS)
 
 

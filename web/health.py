@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from commands.check_readiness import CheckReadiness
+from queries.readiness import CheckReadiness
 from web.errors import error_response
 from web.openapi import RESPONSES
 
@@ -25,7 +25,7 @@ async def healthz() -> Response:
     responses={503: RESPONSES[503]},
 )
 async def readyz(request: Request) -> Response:
-    readiness = await request.app.state.bus.execute(CheckReadiness())
+    readiness = await request.app.state.application.query(CheckReadiness())
     if not readiness.ready:
         return error_response(
             "service_unavailable",

@@ -1,7 +1,8 @@
 """The OpenAPI description of `POST /api/leads`: the real contract, both body types, all errors.
 
-The route reads the body itself (bounded, JSON or form), so the schema is declared here
-rather than inferred from a Pydantic parameter.
+The route reads the body itself (bounded, JSON or form), so the schema is not inferred from
+a Pydantic parameter: the request schema is derived from the field table (domain/fields.py)
+and the response schema from the result dataclasses (`LeadIngested`, `LeadView`).
 """
 
 from __future__ import annotations
@@ -11,50 +12,45 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 from commands.ingest_lead import LeadIngested
+from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, PostedField
 
-_TEXT = {"type": ["string", "null"]}
 # What Python's str.strip() removes, so that the schema accepts exactly what the server does.
 _SPACE = (
     r"[\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
 _IS_TEST_TEXT = rf"^{_SPACE}*(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[01])?{_SPACE}*$"
-_LEAD_FIELDS: dict[str, Any] = {
-    "source_id": {
-        "description": "Numeric id of the source (highest priority selector).",
-        "oneOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}],
-    },
-    "source_key": {"description": "The source's key (second priority selector).", **_TEXT},
-    "idempotency_key": {
-        "description": "1-255 printable ASCII characters; derived from the contact if absent.",
-        **_TEXT,
-    },
-    "email": {**_TEXT, "maxLength": 320},
-    "phone": {
-        "oneOf": [{"type": "string", "maxLength": 64}, {"type": "integer"}, {"type": "null"}]
-    },
-    "first_name": {**_TEXT, "maxLength": 200},
-    "last_name": {**_TEXT, "maxLength": 200},
-    "address": {**_TEXT, "maxLength": 200},
-    "city": {**_TEXT, "maxLength": 200},
-    "region": {**_TEXT, "maxLength": 200},
-    "postal_code": {
-        "oneOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}, {"type": "null"}]
-    },
-    "country": {**_TEXT, "maxLength": 200},
-    "is_test": {
-        "description": "true/false, 1/0 (number or string; strings in any case, trimmed; "
-        "an empty string is false).",
-        "oneOf": [
+
+
+def _text(limit: int | None) -> dict[str, Any]:
+    return {"type": "string"} if limit is None else {"type": "string", "maxLength": limit}
+
+
+def _field_schema(field: PostedField) -> dict[str, Any]:
+    """The JSON Schema of one row of the field table (domain/fields.py)."""
+    schema: dict[str, Any] = {"description": field.notes} if field.notes else {}
+    if field.type == "source_id":
+        schema["oneOf"] = [{"type": "integer"}, {"type": "string"}, {"type": "null"}]
+    elif field.type == "text":
+        schema["type"] = ["string", "null"]
+        if field.limit is not None:
+            schema["maxLength"] = field.limit
+    elif field.type == "text_or_integer":
+        schema["oneOf"] = [_text(field.limit), {"type": "integer"}, {"type": "null"}]
+    else:  # flag
+        schema["oneOf"] = [
             {"type": "boolean"},
             {"type": "integer", "enum": [0, 1]},
             {"type": "string", "pattern": _IS_TEST_TEXT},
             {"type": "null"},
-        ],
-    },
-}
+        ]
+    return schema
+
+
+_LEAD_FIELDS: dict[str, Any] = {field.name: _field_schema(field) for field in POSTED_FIELDS}
 LEAD_REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "A lead. Any other top-level field is stored as posted in `attributes`.",
+    "description": "A lead. Any other top-level field is stored as posted in `attributes` "
+    f"(at most {MAX_ATTRIBUTES}).",
     "properties": _LEAD_FIELDS,
     "additionalProperties": True,
 }

@@ -38,7 +38,7 @@ def _conforms(body: dict[str, Any], schema: dict[str, Any]) -> bool:
             return False
         if "enum" in rule and value not in rule["enum"]:
             return False
-        if rule.get("format") == "uuid" and str(UUID(value)) != value:
+        if rule.get("format") == "uuid" and str(UUID(str(value))) != value:
             return False
     return True
 
