@@ -34,7 +34,6 @@ from cli.import_run import (
     RowResult,
     Tally,
 )
-from commands.check_readiness import CheckReadiness
 from commands.ingest_lead import IngestLead
 from domain.classification import canonical_source_key, parse_source_id
 from domain.errors import LeadError, ServiceUnavailable
@@ -42,6 +41,7 @@ from domain.posted import merge_fields
 from infrastructure.container import Application, bootstrap
 from infrastructure.database_problems import SCHEMA_NOT_MIGRATED, DatabaseProblem, diagnose
 from infrastructure.settings import Settings
+from queries.readiness import CheckReadiness
 
 STDIN = "-"
 DEFAULT_CONCURRENCY = 8
@@ -284,7 +284,7 @@ async def _import(
 async def database_problem(application: Application, url: str) -> str | None:
     """Why the database cannot take leads now (one line), or None when it can."""
     try:
-        readiness = await application.bus.execute(CheckReadiness())
+        readiness = await application.query(CheckReadiness())
     except Exception as error:
         return unavailable_because(error, url)
     if readiness.ready:
