@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
             progress.advance()
 
         try:
-            return asyncio.run(
+            return _run_on_fast_loop(
                 _import(
                     rows,
                     commands,
@@ -212,6 +212,19 @@ def run(args: argparse.Namespace) -> int:
         except (LeadFileError, OSError) as error:
             return _fail(f"{name}: {_reading_problem(error)}")
     raise AssertionError("unreachable")
+
+
+def _run_on_fast_loop(coroutine: Coroutine[Any, Any, int]) -> int:
+    """Runs on uvloop when it is installed (uvicorn[standard] brings it, and the service runs
+    on it): it spends less CPU per database round trip than asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - e.g. on Windows
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coroutine)
 
 
 def _fail(message: str) -> int:
