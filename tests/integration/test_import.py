@@ -472,6 +472,9 @@ def test_bad_option_values_are_refused_by_the_parser(capsys: pytest.CaptureFixtu
         assert problem in capsys.readouterr().err
 
 
+# The file's reader is closed before the file: a reader left to the garbage collector would
+# touch a closed file ("Exception ignored in … I/O operation on closed file").
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_no_usable_database_exits_2_with_one_line(
     new_database,  # type: ignore[no-untyped-def]
     tmp_path: Path,
