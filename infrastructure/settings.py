@@ -1,13 +1,20 @@
-"""Settings read from the environment (SPEC §10); nothing here connects anywhere."""
+"""Settings (SPEC §10): environment variables win, then `./.env`, then the defaults below.
+
+The default DATABASE_URL is the host-side address of docker-compose.yml's `postgres` service
+with the development credentials of `.env.example`. Nothing here connects anywhere.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/leads"
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql://leads:leads@127.0.0.1:5432/leads"
+ENV_FILE = ".env"  # in the working directory: the repository root when run from a checkout
 
 
 class SettingsError(ValueError):
@@ -62,6 +69,47 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+class _RawSettings(BaseSettings):
+    """Each setting as written (a string, or None when unset or blank), from the environment
+    or else `.env`; `Settings.from_env` checks and converts them."""
+
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE, env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    db_pool_size: str | None = Field(default=None, validation_alias="LEADS_DB_POOL_SIZE")
+    db_timeout_s: str | None = Field(default=None, validation_alias="LEADS_DB_TIMEOUT_S")
+    max_body_bytes: str | None = Field(default=None, validation_alias="LEADS_MAX_BODY_BYTES")
+    trust_forwarded_host: str | None = Field(
+        default=None, validation_alias="LEADS_TRUST_FORWARDED_HOST"
+    )
+    db_statement_cache: str | None = Field(
+        default=None, validation_alias="LEADS_DB_STATEMENT_CACHE"
+    )
+    log_level: str | None = Field(default=None, validation_alias="LOG_LEVEL")
+
+
+def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings' variables that are set: from `env` alone when given, else from the
+    process environment and then `./.env` (the environment wins)."""
+    if env is not None:
+        names = {field.validation_alias for field in _RawSettings.model_fields.values()}
+        return {k: v for k, v in env.items() if k in names and v.strip()}
+    raw = _RawSettings()
+    return {
+        str(field.validation_alias): value
+        for name, field in _RawSettings.model_fields.items()
+        if (value := getattr(raw, name)) is not None and value.strip()
+    }
+
+
+def configured_database_url(env: Mapping[str, str] | None = None) -> str | None:
+    """DATABASE_URL as the environment or `.env` sets it; None when neither does."""
+    url = read_environment(env).get("DATABASE_URL", "").strip()
+    return url or None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -78,7 +126,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        """From `env` alone when given, else the environment, then `./.env`, then defaults."""
+        env = read_environment(env)
         url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
         to_asyncpg_url(url)  # fail at startup, not on the first request
         return cls(
