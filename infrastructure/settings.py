@@ -90,12 +90,17 @@ class _RawSettings(BaseSettings):
     log_level: str | None = Field(default=None, validation_alias="LOG_LEVEL")
 
 
+# The environment variables of the settings, as the README's Configuration table lists them.
+VARIABLES: tuple[str, ...] = tuple(
+    str(field.validation_alias) for field in _RawSettings.model_fields.values()
+)
+
+
 def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The settings' variables that are set: from `env` alone when given, else from the
     process environment and then `./.env` (the environment wins)."""
     if env is not None:
-        names = {field.validation_alias for field in _RawSettings.model_fields.values()}
-        return {k: v for k, v in env.items() if k in names and v.strip()}
+        return {k: v for k, v in env.items() if k in VARIABLES and v.strip()}
     raw = _RawSettings()
     return {
         str(field.validation_alias): value

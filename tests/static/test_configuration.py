@@ -14,21 +14,15 @@ from dotenv import dotenv_values
 
 from infrastructure.settings import (
     DEFAULT_DATABASE_URL,
+    VARIABLES,
     Settings,
     SettingsError,
     configured_database_url,
 )
 from tests.support import ROOT
 
-SETTING_NAMES = (
-    "DATABASE_URL",
-    "LEADS_DB_POOL_SIZE",
-    "LEADS_DB_TIMEOUT_S",
-    "LEADS_MAX_BODY_BYTES",
-    "LEADS_TRUST_FORWARDED_HOST",
-    "LEADS_DB_STATEMENT_CACHE",
-    "LOG_LEVEL",
-)
+# A row of the README's Configuration table: | `NAME` | `default` | meaning |
+README_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \| `([^`]*)` \|", re.MULTILINE)
 # `${NAME:-default}` in the compose file.
 COMPOSE_DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
@@ -51,7 +45,7 @@ def compose_defaults(text: str) -> dict[str, str]:
 @pytest.fixture
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No setting in the environment, and a working directory of the test's own."""
-    for name in SETTING_NAMES:
+    for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -68,6 +62,15 @@ def test_default_database_url_reaches_the_compose_postgres_service_from_the_host
     assert url.username == example["POSTGRES_USER"]
     assert url.password == example["POSTGRES_PASSWORD"]
     assert url.path == "/" + example["POSTGRES_DB"]
+
+
+def test_readme_configuration_table_lists_every_setting_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    configuration = readme[readme.index("## Configuration") :]
+    rows = dict(README_ROW.findall(configuration))
+    assert sorted(rows) == sorted(VARIABLES)
+    assert Settings.from_env(rows) == Settings()
+    assert rows["DATABASE_URL"] == DEFAULT_DATABASE_URL
 
 
 def test_compose_defaults_are_the_values_of_env_example() -> None:
