@@ -161,17 +161,23 @@ class LocalPostgres:
             )
         return result
 
-    def init(self) -> None:
+    def init(
+        self, superuser: str = "postgres", auth: str = "trust", password_file: Path | None = None
+    ) -> None:
+        """initdb, once. `auth` applies to every connection (e.g. `scram-sha-256`, which
+        needs the superuser's password in `password_file`)."""
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        password = [f"--pwfile={password_file}"] if password_file is not None else []
         self._run(
             "initdb",
             "-D",
             str(self.data_dir),
             "-U",
-            "postgres",
-            "--auth=trust",
+            superuser,
+            f"--auth={auth}",
+            *password,
             "--encoding=UTF8",
             "--locale=C",
         )
