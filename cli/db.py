@@ -1,18 +1,27 @@
-"""`leads db upgrade|downgrade|current`: schema migrations on DATABASE_URL."""
+"""`leads db upgrade|downgrade|current|setup|init-sql`: the schema (and example catalog) of
+DATABASE_URL, or the SQL that creates them on a new database."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from domain.catalog import CatalogError
 from infrastructure import migrate
+from infrastructure.database_problems import diagnose
+from infrastructure.init_sql import INIT_SQL_PATH, init_sql
 from infrastructure.settings import Settings
 
 
 def register(commands: Any) -> None:
-    db = commands.add_parser("db", help="database schema migrations (uses DATABASE_URL)")
+    db = commands.add_parser("db", help="database schema migrations and setup (uses DATABASE_URL)")
     actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     upgrade = actions.add_parser("upgrade", help="apply migrations up to REVISION (default head)")
     upgrade.add_argument("revision", nargs="?", default="head")
@@ -22,8 +31,64 @@ def register(commands: Any) -> None:
     downgrade.set_defaults(run=_downgrade)
     current = actions.add_parser("current", help="print the schema revision of the database")
     current.set_defaults(run=_current)
+    setup = actions.add_parser(
+        "setup",
+        help="migrate to the latest schema and load the example catalog if the catalog is empty",
+    )
+    setup.set_defaults(run=_setup)
+    script = actions.add_parser(
+        "init-sql",
+        help="print the SQL that creates a new database: schema and example catalog "
+        f"(the compose file runs {INIT_SQL_PATH})",
+    )
+    script.add_argument(
+        "--catalog", type=Path, help="catalog file to include (default: examples/catalog.yaml)"
+    )
+    script.add_argument(
+        "--output", "-o", type=Path, help="write to this file (UTF-8, LF) instead of stdout"
+    )
+    script.set_defaults(run=_init_sql)
 
 
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def database_problem_line(error: BaseException, url: str) -> str | None:
+    """One line naming the misconfiguration behind `error` (URL without its password) and
+    its fix, or None when `error` is not one."""
+    for cause in _causes(error):
+        problem = diagnose(cause)
+        if problem is not None:
+            return problem.line(url)
+    return None
+
+
+def reports_database_problems(
+    action: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A wrong password, a missing database or no server: one line on stderr, exit 2."""
+
+    @functools.wraps(action)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return action(args)
+        except Exception as error:
+            line = database_problem_line(error, Settings.from_env().database_url)
+            if line is None:
+                raise
+            print(f"leads: {line}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@reports_database_problems
 def _upgrade(args: argparse.Namespace) -> int:
     from cli.main import run_async
 
@@ -33,6 +98,7 @@ def _upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+@reports_database_problems
 def _downgrade(args: argparse.Namespace) -> int:
     from cli.main import run_async
 
@@ -53,8 +119,52 @@ async def _read_current() -> int:
     return 0 if revision == head else 1
 
 
+@reports_database_problems
 def _current(args: argparse.Namespace) -> int:
     from cli.main import run_async
 
     _ = args
     return run_async(_read_current())
+
+
+async def _set_up(url: str) -> bool:
+    from cli.serve import load_example_catalog
+
+    await migrate.upgrade(url)
+    return await load_example_catalog(url)
+
+
+@reports_database_problems
+def _setup(args: argparse.Namespace) -> int:
+    _ = args
+    url = Settings.from_env().database_url
+    loaded = asyncio.run(_set_up(url))
+    catalog = "example catalog loaded" if loaded else "catalog left as it was (not empty)"
+    print(f"database ready: schema at {migrate.head_revision()} (the latest), {catalog}")
+    return 0
+
+
+def _init_sql(args: argparse.Namespace) -> int:
+    from cli.catalog import CatalogFileError, load_catalog_file
+    from cli.serve import example_catalog_path
+
+    path = args.catalog or example_catalog_path()
+    if path is None:
+        print("leads: no examples/catalog.yaml here: name one with --catalog FILE", file=sys.stderr)
+        return 2
+    name = path.as_posix() if args.catalog else "examples/catalog.yaml"
+    try:
+        script = asyncio.run(init_sql(load_catalog_file(path), name))
+    except CatalogFileError as error:
+        print(f"leads: {error}", file=sys.stderr)
+        return 2
+    except CatalogError as error:
+        print(f"leads: {name}: {error}", file=sys.stderr)
+        return 2
+    if args.output is None:
+        sys.stdout.write(script)
+    else:
+        with args.output.open("w", encoding="utf-8", newline="\n") as file:
+            file.write(script)
+        print(f"wrote {args.output}")
+    return 0

@@ -10,8 +10,9 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from cli import catalog, db, import_leads, serve
+from cli.db import database_problem_line
 from infrastructure.local_postgres import LocalPostgresError
-from infrastructure.settings import SettingsError
+from infrastructure.settings import Settings, SettingsError
 
 # Each module adds its sub-commands; `run(args)` returns the exit status.
 COMMAND_MODULES = (serve, db, catalog, import_leads)
@@ -38,6 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a wrong password, no server, …: one line, not a traceback
+        line = database_problem_line(error, Settings.from_env().database_url)
+        if line is None:
+            raise
+        print(f"leads: {line}", file=sys.stderr)
+        return 2
 
 
 def run_async(coroutine: Coroutine[Any, Any, object]) -> int:

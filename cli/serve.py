@@ -1,4 +1,9 @@
-"""`leads serve`: find or start a database, migrate it, load the example catalog, serve."""
+"""`leads serve`: find or start a database, migrate it, load the example catalog, serve.
+
+Database (SPEC §10): DATABASE_URL (environment, else `.env`); else the default URL — the
+compose `postgres` service — when a server answers on 127.0.0.1:5432 (database `leads`
+created if missing); else an embedded PostgreSQL 15 kept in `./.data/`.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ from typing import Any
 import uvicorn
 
 from cli.catalog import load_catalog_file, summary
+from cli.db import reports_database_problems
 from commands.catalog import ApplyCatalog
 from infrastructure import migrate
 from infrastructure.container import bootstrap
 from infrastructure.local_postgres import ResolvedDatabase, resolve_server
-from infrastructure.provisioning import ensure_database
+from infrastructure.provisioning import ensure_database, with_database
 from infrastructure.settings import Settings
 from queries.catalog import ExportCatalog
 
@@ -39,12 +45,18 @@ def register(commands: Any) -> None:
     serve.set_defaults(run=run)
 
 
+def example_catalog_path() -> Path | None:
+    return next((path for path in EXAMPLE_CATALOGS if path.is_file()), None)
+
+
 async def prepare(resolved: ResolvedDatabase) -> str:
     """The database URL to serve from, migrated to the latest schema."""
     if resolved.description == "DATABASE_URL":
         url = resolved.server_url
     else:
-        url = await ensure_database(resolved.server_url, LOCAL_DATABASE_NAME)
+        # Created from the server's maintenance database, `postgres`, when missing.
+        maintenance = with_database(resolved.server_url, "postgres")
+        url = await ensure_database(maintenance, LOCAL_DATABASE_NAME)
     await migrate.upgrade(url)
     await load_example_catalog(url)
     return url
@@ -56,7 +68,7 @@ async def load_example_catalog(url: str, path: Path | None = None) -> bool:
     try:
         if (await application.query(ExportCatalog()))["markets"]:
             return False
-        path = path or next((p for p in EXAMPLE_CATALOGS if p.is_file()), None)
+        path = path or example_catalog_path()
         if path is None:
             print("leads: the catalog is empty; load one with `leads catalog apply FILE`")
             return False
@@ -67,6 +79,7 @@ async def load_example_catalog(url: str, path: Path | None = None) -> bool:
     return True
 
 
+@reports_database_problems
 def run(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit so the
     # embedded server below is stopped too.

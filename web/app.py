@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from infrastructure.container import Application, bootstrap
+from infrastructure.database_probe import warn_if_misconfigured
 from infrastructure.settings import Settings
 from web import health, leads, metrics
 from web.errors import install_error_handlers
@@ -45,9 +47,14 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         app.state.bus = application.bus
         app.state.application = application
         app.state.metrics = metrics.registry_for(lambda: application.engine.pool)
+        # A wrong password or no server: one WARNING line now, not a surprise per request.
+        probe = asyncio.create_task(
+            warn_if_misconfigured(settings.database_url, settings.db_timeout_s)
+        )
         try:
             yield
         finally:
+            probe.cancel()
             await application.close()
 
     app = FastAPI(

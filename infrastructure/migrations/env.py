@@ -26,8 +26,22 @@ async def _run_standalone() -> None:
         await engine.dispose()
 
 
+def _run_offline() -> None:
+    # A named paramstyle, so that `%` in the SQL is written as is, not doubled.
+    context.configure(
+        dialect_name="postgresql",
+        dialect_opts={"paramstyle": "named"},
+        target_metadata=None,
+        transaction_per_migration=False,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 connection = context.config.attributes.get("connection")
-if connection is not None:
+if context.is_offline_mode():  # `leads db init-sql`: the migrations as SQL text
+    _run_offline()
+elif connection is not None:
     _run(connection)
 else:  # plain `alembic` command line
     asyncio.run(_run_standalone())

@@ -21,8 +21,9 @@ from tests.faults.harness import (
     table_locked,
     unique_keys,
 )
-from tests.support import Catalog
+from tests.support import Catalog, posix_only
 
+pytestmark = posix_only
 REQUESTS = 200
 CONCURRENCY = 8
 HOLD_AFTER = 50  # completed requests before the next ones are held in flight

@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from infrastructure import migrate
 from infrastructure.local_postgres import (
     LocalPostgres,
+    LocalPostgresError,
     embedded_bin_dir,
     free_port,
+    install_embedded,
     system_bin_dir,
 )
 from infrastructure.provisioning import ensure_database
@@ -40,9 +42,12 @@ MARGIN_S = 1.5
 def postgres_bin_dir() -> Path:
     bin_dir = system_bin_dir() or embedded_bin_dir()
     if bin_dir is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no PostgreSQL binaries for fault injection (system or embedded)")
-        pytest.skip("no PostgreSQL binaries for fault injection: run script/setup")
+        try:
+            return install_embedded()
+        except LocalPostgresError as error:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"no PostgreSQL binaries for fault injection: {error}")
+            pytest.skip(f"no PostgreSQL binaries for fault injection: {error}")
     return bin_dir
 
 

@@ -32,9 +32,9 @@ from tests.faults.harness import (
     table_locked,
     unique_keys,
 )
-from tests.support import CatalogSource
+from tests.support import CatalogSource, posix_only
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, posix_only]
 
 # Arrivals spread over more than the timeout: a request that waited most of the timeout
 # for the pool must not then wait a whole statement timeout again.

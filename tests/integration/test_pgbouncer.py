@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import pytest
@@ -38,8 +38,9 @@ from tests.faults.harness import (
     table_locked,
     unique_keys,
 )
-from tests.support import Catalog, CatalogSource
+from tests.support import Catalog, CatalogSource, posix_only
 
+pytestmark = posix_only
 SERVER_POOL_SIZE = 2  # PgBouncer's connections to PostgreSQL: fewer than the service's 10
 
 
@@ -92,10 +93,14 @@ def pgbouncer(bouncer_database: tuple[str, CatalogSource], tmp_path: Path) -> It
     port = free_port()
     bouncer = PgBouncer(port, server.path.lstrip("/"), tmp_path / "pgbouncer.log")
     ini = tmp_path / "pgbouncer.ini"
+    # PgBouncer logs in to PostgreSQL with the test server's own user and password.
+    login = f"user={server.username or 'postgres'}"
+    if server.password is not None:
+        password = unquote(server.password).replace("\\", "\\\\").replace("'", "\\'")
+        login += f" password='{password}'"
     ini.write_text(
         "[databases]\n"
-        f"* = host={server.hostname} port={server.port or 5432} "
-        f"user={server.username or 'postgres'}\n"
+        f"* = host={server.hostname} port={server.port or 5432} {login}\n"
         "[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         "auth_type = any\npool_mode = transaction\n"
