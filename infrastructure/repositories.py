@@ -59,7 +59,7 @@ LEAD_COLUMNS = (
     "received_host",
     "received_path",
 )
-_LEAD_VALUES = ", ".join(
+LEAD_VALUES = ", ".join(
     "CAST(:attributes AS jsonb)" if column == "attributes" else f":{column}"
     for column in LEAD_COLUMNS
 )
@@ -78,7 +78,7 @@ CURRENT_SOURCE = (
 # racing inserts of one lead fail on the primary key with a unique violation instead of doing
 # nothing.
 INSERT_CURRENT_LEAD = (
-    f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT {_LEAD_VALUES} FROM current_source "
+    f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT {LEAD_VALUES} FROM current_source "
     f"ON CONFLICT DO NOTHING RETURNING {LEAD_VIEW_COLUMNS}"
 )
 # One statement, in autocommit: one round trip, one transaction. It always returns one row:
