@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.partitioned_leads import LEADS_LAYOUTS
+from tests.partitioned_leads import LEADS_LAYOUTS, is_partitioned
 from tests.support import Catalog, unique_host
 
 pytestmark = LEADS_LAYOUTS
@@ -301,3 +301,7 @@ async def test_a_key_given_to_a_cached_source_is_accepted_at_once(
     )
     with_key = {**body, "source_key": key, "email": "c2@x.co"}
     assert (await client.post("/api/leads", json=with_key)).status_code == 201
+
+
+async def test_the_leads_layout_is_the_one_named(leads_layout: str, database_url: str) -> None:
+    assert await is_partitioned(database_url) == (leads_layout == "partitioned")
