@@ -72,7 +72,7 @@ class IngestLeadHandler:
                     continue
                 written = await store.leads.add(lead, source.version)
                 if written.stale:
-                    self._cache.forget()
+                    self._cache.forget(source.version)
                     fresh = True
                     continue
                 if written.lead is not None:

@@ -51,8 +51,13 @@ class SourceCache:
         self.by_key: _Table[str, SourceBinding] = _Table(max_entries)
         self.by_host: _Table[str, Sequence[MappedSource]] = _Table(max_entries)
 
-    def forget(self) -> None:
-        """Drop everything: the next lookups read the database."""
+    def forget(self, stale_version: int | None = None) -> None:
+        """Drop everything (the next lookups read the database) — unless what is held was read
+        at a newer version than `stale_version`, the version a write found stale: then a
+        concurrent request has already refilled the cache with current answers."""
+        held = self.version
+        if held is not None and stale_version is not None and held > stale_version:
+            return
         self.version = None
         for table in self._tables():
             table.clear()

@@ -66,6 +66,15 @@ def test_forget_drops_everything() -> None:
     assert cache.version is None
 
 
+def test_a_stale_version_forgets_only_what_is_not_newer() -> None:
+    cache = SourceCache()
+    cache.put(cache.by_id, 7, _versioned(5))
+    cache.forget(4)  # a write read at 4 found it stale; what is held (5) was read since
+    assert cache.get(cache.by_id, 7) == _versioned(5)
+    cache.forget(5)
+    assert cache.get(cache.by_id, 7) is None
+
+
 def test_each_table_is_bounded_and_drops_its_oldest_entry() -> None:
     cache = SourceCache(max_entries=3)
     for source_id in range(1, 6):
