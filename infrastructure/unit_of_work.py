@@ -133,8 +133,9 @@ class DriverLeadStore(_UnitOfWork):
     async def run(self, method: str, query: str, args: tuple[object, ...]) -> Any:
         first = self._statements == 0
         self._statements += 1
+        driver = await self._driver()  # pool wait and connect: not retried here
         try:
-            return await getattr(await self._driver(), method)(query, *args)
+            return await getattr(driver, method)(query, *args)
         except Exception as error:
             if not first or not _lost_before_use(error):
                 raise
