@@ -14,12 +14,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bench import workload
-from bench.console import log
-from handlers.ports import SourceBinding
+from bench.console import BenchError, log
+from handlers.ports import SourceBinding, Versioned
 from infrastructure import migrate
 from infrastructure.local_postgres import LocalPostgres, resolve_server
 from infrastructure.provisioning import drop_database, ensure_database
-from infrastructure.repositories import SOURCE_BY_KEY
+from infrastructure.repositories import SqlSourceRepository
 
 T = TypeVar("T")
 DURABILITY_SETTINGS = ("synchronous_commit", "fsync", "shared_buffers", "max_connections")
@@ -121,10 +121,13 @@ class BenchDatabase:
             return f"CHECKPOINT not allowed: {error}"
         return None
 
-    def source_binding(self) -> SourceBinding:
-        """What the bench source is bound to, read with the service's own statement."""
-        row = self.run(lambda c: c.fetchrow(SOURCE_BY_KEY.sql, workload.SOURCE_KEY))
-        return SourceBinding(*row)
+    def source_binding(self) -> Versioned[SourceBinding]:
+        """What the bench source is bound to and the catalog version, read with the service's
+        own statement."""
+        found = self.run(lambda c: SqlSourceRepository(c).by_key(workload.SOURCE_KEY))
+        if found is None:
+            raise BenchError(f"no active source has the key {workload.SOURCE_KEY!r}")
+        return found
 
     def server_facts(self) -> dict[str, str]:
         async def facts(connection: asyncpg.Connection) -> dict[str, str]:

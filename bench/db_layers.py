@@ -5,10 +5,11 @@ dropped afterwards. Each variant stores one new lead with the service's own stat
 (`infrastructure/repositories.py`); what differs is the layer in between. The CPU time is this
 process's (`time.process_time`: user + system), so PostgreSQL's share is not in it.
 
-  A   the service's unit of work (DriverUnitOfWork): pool checkout, BEGIN, SELECT, INSERT, COMMIT
-  A2  the same four round trips on one held SQLAlchemy connection (no pool checkout/checkin)
+  A   the service's lead store (DriverLeadStore), source cached: pool checkout, WRITE_LEAD
+  A2  the former four round trips (BEGIN, SELECT, INSERT, COMMIT) on one held SQLAlchemy
+      connection (no pool checkout/checkin)
   B   raw asyncpg (SQLAlchemy's own driver connection), the same four round trips
-  C   raw asyncpg, one statement (INSERT … SELECT … FROM sources JOIN …), autocommit
+  C   raw asyncpg, the service's one statement (WRITE_LEAD), autocommit
   D   SQLAlchemy (pool + Core), that one statement, AUTOCOMMIT
   G   five `greenlet_spawn` no-ops: the greenlet hops one request makes today
 """
@@ -16,6 +17,7 @@ process's (`time.process_time`: user + system), so PostgreSQL's share is not in 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -31,31 +33,29 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from bench import workload
 from bench.database import BenchDatabase
-from bench.new_lead_sql import lead_params, one_statement, source_columns
-from handlers.ports import SourceBinding
+from bench.new_lead_sql import BINDINGS, INSERT_VALUES, lead_params, new_lead
+from handlers.ports import SourceBinding, Versioned
 from infrastructure.engine import create_engine
-from infrastructure.repositories import INSERT_LEAD, SOURCE_BY_KEY
+from infrastructure.repositories import SOURCE_BY_KEY, WRITE_LEAD
 from infrastructure.settings import Settings
-from infrastructure.unit_of_work import DriverUnitOfWork
+from infrastructure.unit_of_work import DriverLeadStore
 
-# The service's statements as SQLAlchemy text(), for the SQLAlchemy variants.
+# The statements as SQLAlchemy text(), for the SQLAlchemy variants.
 SQL_SOURCE_BY_KEY = text(SOURCE_BY_KEY.text)
-SQL_INSERT_LEAD = text(INSERT_LEAD.text)
+SQL_INSERT_VALUES = text(INSERT_VALUES.text)
 
 
-# The INSERT parameters a source lookup supplies (source_id, offer_id, market_id, vertical_id).
-BINDINGS = tuple(source_columns())
-
-
-def lead_factory(source: SourceBinding) -> Callable[[str, SourceBinding | None], dict[str, Any]]:
-    """The service's INSERT parameters of the bench lead, computed once (normalization is not
-    what is measured here); per lead only the key, lead_id and the looked-up bindings change."""
+def lead_factory(
+    source: Versioned[SourceBinding],
+) -> Callable[[str, Any], dict[str, Any]]:
+    """The service's parameters of the bench lead, computed once (normalization is not what is
+    measured here); per lead only the key, lead_id and the looked-up bindings change."""
     params = lead_params(source)
 
-    def lead(key: str, bound: SourceBinding | None = None) -> dict[str, Any]:
+    def lead(key: str, bound: Any = None) -> dict[str, Any]:
         values = dict(params, idempotency_key=key, lead_id=uuid.uuid4())
         if bound is not None:
-            values.update((name, getattr(bound, name)) for name in BINDINGS)
+            values.update((name, bound[name]) for name in BINDINGS)
         return values
 
     return lead
@@ -71,22 +71,21 @@ async def measure(name: str, n: int, fn: Callable[[str], Awaitable[None]]) -> No
     print(f"| {name} | {1e6 * cpu / n:.0f} | {1e6 * wall / n:.0f} |", flush=True)
 
 
-async def main(db_url: str, source: SourceBinding, n: int) -> None:
+async def main(db_url: str, source: Versioned[SourceBinding], n: int) -> None:
     engine = create_engine(Settings(database_url=db_url, db_pool_size=2))
     source_key = {"source_key": workload.SOURCE_KEY}
     lead = lead_factory(source)
     print("| variant | client CPU µs/lead | wall µs/lead |\n|---|---|---|")
 
-    async def service_uow(key: str) -> None:
-        async with DriverUnitOfWork(engine) as uow:
-            found = await uow.sources.by_key(workload.SOURCE_KEY)
-            assert found is not None
-            await uow.leads._connection.fetchrow(
-                INSERT_LEAD.sql, *INSERT_LEAD.args(lead(key, found))
-            )
-            await uow.commit()
+    bench_lead = new_lead("bench", source.value)
 
-    await measure("A service unit of work (4 round trips)", n, service_uow)
+    async def service_store(key: str) -> None:
+        new = dataclasses.replace(bench_lead, idempotency_key=key, lead_id=uuid.uuid4())
+        async with DriverLeadStore(engine) as store:
+            written = await store.leads.add(new, source.version)
+            assert written.lead is not None
+
+    await measure("A service lead store, source cached (1 round trip)", n, service_store)
 
     held = await engine.connect()
 
@@ -94,7 +93,7 @@ async def main(db_url: str, source: SourceBinding, n: int) -> None:
         await held.begin()
         row = (await held.execute(SQL_SOURCE_BY_KEY, source_key)).first()
         assert row is not None
-        (await held.execute(SQL_INSERT_LEAD, lead(key, SourceBinding(*row)))).first()
+        (await held.execute(SQL_INSERT_VALUES, lead(key, row._mapping))).first()
         await held.commit()
 
     await measure("A2 SQLAlchemy, held connection (4 round trips)", n, held_connection)
@@ -105,12 +104,12 @@ async def main(db_url: str, source: SourceBinding, n: int) -> None:
     async def raw(key: str) -> None:
         async with driver.transaction():
             row = await driver.fetchrow(SOURCE_BY_KEY.sql, workload.SOURCE_KEY)
-            params = lead(key, SourceBinding(*row))
-            await driver.fetchrow(INSERT_LEAD.sql, *INSERT_LEAD.args(params))
+            params = lead(key, row)
+            await driver.fetchrow(INSERT_VALUES.sql, *INSERT_VALUES.args(params))
 
     await measure("B raw asyncpg (4 round trips)", n, raw)
 
-    single = one_statement()
+    single = WRITE_LEAD
 
     async def raw_one(key: str) -> None:
         await driver.fetchrow(single.sql, *single.args(lead(key, None)))

@@ -9,8 +9,9 @@ Phases, against a fresh database created (and dropped) on a real PostgreSQL:
 3. sequential: new-lead POSTs after a warm-up, one keep-alive connection;
 4. concurrent: 20 identical POSTs released at once; exactly one 201, one lead_id, one row;
 5. sustained: `wrk` with 16 connections for `--duration` s, a unique key per request;
-6. ceilings: `pgbench` running one new lead with 16 clients, same duration, twice: the service's
-   own transaction (BEGIN; SELECT source; INSERT; COMMIT) and the one-statement form;
+6. ceilings: `pgbench` running one new lead with 16 clients, same duration, twice: the
+   service's own one statement and the former four-statement transaction (BEGIN; SELECT
+   source; INSERT; COMMIT);
 7. import: `leads import` of a CSV of new leads (skipped while that command does not exist);
 8. soak (`--soak S`): a sustained run of S seconds and the RSS drift over it;
 9. profile (`--profile DIR`): one more sustained run under py-spy, summarized.

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bench.new_lead_sql import SERVICE_SHAPE, ratio_key
+from bench.new_lead_sql import FOUR_STATEMENTS, ratio_key
 from bench.workload import IDENTICAL
 
 Comparison = Literal["<=", ">=", "==", "±"]
@@ -62,21 +62,22 @@ TARGETS: tuple[Target, ...] = (
         SPEC,
         shown="≥ responses",
     ),
-    # SPEC §9 asks for 0.5 of the service-shaped ceiling; issue 6 set 0.35 for this 2-core machine.
-    Target("service rps / pgbench tps", (ratio_key(SERVICE_SHAPE),), ">=", 0.35, "issue 6"),
+    # SPEC §9 asks for 0.5 of the service's own SQL; issue 6 set 0.35 for this 2-core machine,
+    # measured against the four-statement transaction the service then ran, and kept there.
+    Target("service rps / pgbench tps", (ratio_key(FOUR_STATEMENTS),), ">=", 0.35, "issue 6"),
     Target(
         "round trips per new lead",
         ("round_trips.new_lead.round_trips", "round_trips.new_lead.wire_round_trips"),
-        "<=",
-        4,
-        SPEC,
+        "==",
+        1,
+        "issue 14",
     ),
     Target(
         "round trips per replay",
         ("round_trips.replay.round_trips", "round_trips.replay.wire_round_trips"),
-        "<=",
-        5,
-        SPEC,
+        "==",
+        2,
+        "issue 14",
     ),
     Target("soak: RSS flat", ("soak.rss.drift_pct",), "±", 10, "issue 6", " %"),
     Target(

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from queries.leads import LeadView
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned(Generic[T]):
+    """A value read from the catalog, with the catalog version it was read at (one statement)."""
+
+    value: T
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +54,29 @@ class NewLead:
     received_path: str
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What writing a new lead did: `lead` is the created lead, None when the key already
+    existed; `stale` means nothing was written because the catalog version had moved on."""
+
+    lead: LeadView | None
+    stale: bool
+
+
 class SourceRepository(Protocol):
-    async def by_id(self, source_id: int) -> SourceBinding | None: ...
-    async def by_key(self, source_key: str) -> SourceBinding | None: ...
-    async def mapped_to_host(self, hostname: str) -> Sequence[MappedSource]: ...
+    """Active sources of active offers, each read with its catalog version; None (or no
+    mapping) when there is none."""
+
+    async def by_id(self, source_id: int) -> Versioned[SourceBinding] | None: ...
+    async def by_key(self, source_key: str) -> Versioned[SourceBinding] | None: ...
+    async def mapped_to_host(self, hostname: str) -> Versioned[Sequence[MappedSource]] | None: ...
 
 
 class LeadRepository(Protocol):
-    async def add(self, lead: NewLead) -> LeadView | None:
-        """Insert unless `(source_id, idempotency_key)` exists; None when it did."""
+    async def add(self, lead: NewLead, catalog_version: int) -> Written:
+        """One statement: insert unless `(source_id, idempotency_key)` exists, and only while
+        the catalog is still at `catalog_version` and the lead's source still active and bound
+        as `lead.source` says."""
         ...
 
     async def get(self, source_id: int, idempotency_key: str) -> LeadView | None: ...
@@ -71,10 +95,21 @@ class Transactional(Protocol):
     ) -> None: ...
 
 
-class UnitOfWork(Transactional, Protocol):
+class LeadStore(Protocol):
+    """The lead path's database access: one pooled connection, no transaction block; each
+    statement commits on its own (the write is a single statement)."""
+
     sources: SourceRepository
     leads: LeadRepository
 
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
-class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+
+class LeadStoreFactory(Protocol):
+    def __call__(self) -> LeadStore: ...

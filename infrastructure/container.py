@@ -19,13 +19,14 @@ from handlers.bus import CommandBus
 from handlers.catalog import ApplyCatalogHandler
 from handlers.catalog_ports import CatalogUnitOfWorkFactory
 from handlers.ingest_lead import IngestLeadHandler
-from handlers.ports import UnitOfWorkFactory
+from handlers.ports import LeadStoreFactory
+from handlers.source_cache import SourceCache
 from infrastructure.catalog_reader import SqlCatalogReader
 from infrastructure.catalog_unit_of_work import SqlCatalogUnitOfWorkFactory
 from infrastructure.engine import create_engine
 from infrastructure.migrate import AlembicSchemaProbe
 from infrastructure.settings import Settings
-from infrastructure.unit_of_work import DriverUnitOfWorkFactory
+from infrastructure.unit_of_work import DriverLeadStoreFactory
 from queries.base import Query, QueryDispatcher
 from queries.catalog import (
     CatalogReader,
@@ -74,8 +75,10 @@ def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     # and each handler opens its own unit of work per command.
     container.register(Settings, instance=settings)
     container.register(AsyncEngine, instance=engine)
-    uow_factory = DriverUnitOfWorkFactory(engine, settings.db_timeout_s)
-    container.register(UnitOfWorkFactory, instance=uow_factory)
+    store_factory = DriverLeadStoreFactory(engine, settings.db_timeout_s)
+    container.register(LeadStoreFactory, instance=store_factory)
+    # One per process: the catalog answers that every ingest request classifies with.
+    container.register(SourceCache, instance=SourceCache())
     container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))
     container.register(CatalogReader, instance=SqlCatalogReader(engine))

@@ -1,23 +1,32 @@
-"""SQL behind the ingest handler's repositories: prepared statements on one asyncpg connection."""
+"""SQL behind the ingest handler's repositories: prepared statements on one asyncpg connection.
+
+Every catalog read returns the catalog version in the same statement (one snapshot), and the
+write of a new lead is one statement that checks that version and inserts (see WRITE_LEAD).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
 
 import asyncpg
 
 from domain.submission import CONTACT_FIELDS
-from handlers.ports import MappedSource, NewLead, SourceBinding
+from handlers.ports import MappedSource, NewLead, SourceBinding, Versioned, Written
 from infrastructure.sql import Statement
 from queries.leads import LEAD_VIEW_COLUMNS, LeadView, get_lead_by_idempotency_key
 
-# Joined to the offer and market so one statement gives everything a lead is bound to.
+# Joined to the offer and market so one statement gives everything a lead is bound to, and to
+# the catalog version that this exact state of the catalog carries.
 _SOURCE_COLUMNS = (
-    "s.source_id, s.source_key, o.offer_id, o.market_id, o.vertical_id, m.phone_region"
+    "s.source_id, s.source_key, o.offer_id, o.market_id, o.vertical_id, m.phone_region, "
+    "v.version AS catalog_version"
 )
 _ACTIVE_SOURCES = (
-    "sources s JOIN offers o ON o.offer_id = s.offer_id JOIN markets m ON m.market_id = o.market_id"
+    "sources s JOIN offers o ON o.offer_id = s.offer_id "
+    "JOIN markets m ON m.market_id = o.market_id CROSS JOIN catalog_version v"
 )
 SOURCE_BY_ID = Statement(
     f"SELECT {_SOURCE_COLUMNS} FROM {_ACTIVE_SOURCES} "
@@ -32,41 +41,94 @@ SOURCES_MAPPED_TO_HOST = Statement(
     f"JOIN {_ACTIVE_SOURCES} ON s.source_id = mp.source_id "
     "WHERE mp.hostname = :hostname AND mp.is_active AND s.is_active AND o.is_active"
 )
-# No conflict target: both unique indexes, (source_id, idempotency_key) and the primary key
-# lead_id, must be arbiters. lead_id is derived from (source_id, idempotency_key), so a
-# conflict on either is the same lead; naming only the first lets two racing inserts of one
-# lead fail on the primary key with a unique violation instead of doing nothing.
-INSERT_LEAD = Statement(
-    "INSERT INTO leads (lead_id, source_id, offer_id, market_id, vertical_id, "
-    "idempotency_key, idempotency_key_origin, is_test, email, normalized_email, phone, "
-    "normalized_phone, first_name, last_name, address, city, region, postal_code, country, "
-    "attributes, received_host, received_path) VALUES (:lead_id, :source_id, :offer_id, "
-    ":market_id, :vertical_id, :idempotency_key, :idempotency_key_origin, :is_test, :email, "
-    ":normalized_email, :phone, :normalized_phone, :first_name, :last_name, :address, :city, "
-    ":region, :postal_code, :country, CAST(:attributes AS jsonb), :received_host, "
-    ":received_path) ON CONFLICT DO NOTHING "
-    f"RETURNING {LEAD_VIEW_COLUMNS}"
+
+# The columns a new lead is written with; each is bound from the parameter of the same name.
+LEAD_COLUMNS = (
+    "lead_id",
+    "source_id",
+    "offer_id",
+    "market_id",
+    "vertical_id",
+    "idempotency_key",
+    "idempotency_key_origin",
+    "is_test",
+    *CONTACT_FIELDS,
+    "normalized_email",
+    "normalized_phone",
+    "attributes",
+    "received_host",
+    "received_path",
 )
+LEAD_VALUES = ", ".join(
+    "CAST(:attributes AS jsonb)" if column == "attributes" else f":{column}"
+    for column in LEAD_COLUMNS
+)
+# The lead's bindings as the handler read them, still current: the catalog is at the version
+# they were read at (any catalog write bumps it), and, should that check ever be bypassed
+# (triggers disabled), the source is still active, of an active offer, bound the same way.
+CURRENT_SOURCE = (
+    "SELECT FROM sources s JOIN offers o ON o.offer_id = s.offer_id "
+    "JOIN catalog_version v ON v.version = :catalog_version "
+    "WHERE s.source_id = :source_id AND s.is_active AND o.is_active "
+    "AND o.offer_id = :offer_id AND o.market_id = :market_id AND o.vertical_id = :vertical_id"
+)
+# No conflict target: both unique indexes, (source_id, idempotency_key) and the primary key
+# (source_id, lead_id), must be arbiters. lead_id is derived from (source_id,
+# idempotency_key), so a conflict on either is the same lead; naming only the first lets two
+# racing inserts of one lead fail on the primary key with a unique violation instead of doing
+# nothing.
+INSERT_CURRENT_LEAD = (
+    f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT {LEAD_VALUES} FROM current_source "
+    f"ON CONFLICT DO NOTHING RETURNING {LEAD_VIEW_COLUMNS}"
+)
+# One statement, in autocommit: one round trip, one transaction. It always returns one row:
+# `current` is false when the catalog moved on (nothing written); otherwise the lead's columns
+# are the created lead, or NULL when the key already existed (a replay or a lost race).
+WRITE_LEAD = Statement(
+    f"WITH current_source AS ({CURRENT_SOURCE}), inserted AS ({INSERT_CURRENT_LEAD}) "
+    "SELECT EXISTS (SELECT FROM current_source) AS current, inserted.* "
+    "FROM (VALUES (true)) AS one_row (always) LEFT JOIN inserted ON always"
+)
+
+
+_LEAD_VIEW_FIELDS = tuple(field.name for field in fields(LeadView))
+
+
+def _binding(row: Any) -> Versioned[SourceBinding]:
+    binding = SourceBinding(
+        source_id=row["source_id"],
+        source_key=row["source_key"],
+        offer_id=row["offer_id"],
+        market_id=row["market_id"],
+        vertical_id=row["vertical_id"],
+        phone_region=row["phone_region"],
+    )
+    return Versioned(binding, row["catalog_version"])
 
 
 class SqlSourceRepository:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 
-    async def by_id(self, source_id: int) -> SourceBinding | None:
+    async def by_id(self, source_id: int) -> Versioned[SourceBinding] | None:
         row = await self._connection.fetchrow(SOURCE_BY_ID.sql, source_id)
-        return None if row is None else SourceBinding(*row)
+        return None if row is None else _binding(row)
 
-    async def by_key(self, source_key: str) -> SourceBinding | None:
+    async def by_key(self, source_key: str) -> Versioned[SourceBinding] | None:
         row = await self._connection.fetchrow(SOURCE_BY_KEY.sql, source_key)
-        return None if row is None else SourceBinding(*row)
+        return None if row is None else _binding(row)
 
-    async def mapped_to_host(self, hostname: str) -> Sequence[MappedSource]:
+    async def mapped_to_host(self, hostname: str) -> Versioned[Sequence[MappedSource]] | None:
         rows = await self._connection.fetch(SOURCES_MAPPED_TO_HOST.sql, hostname)
-        return [MappedSource(row[0], SourceBinding(*row[1:])) for row in rows]
+        if not rows:
+            return None
+        # One statement, one snapshot: every row carries the same version.
+        mapped = [MappedSource(row["path_prefix"], _binding(row).value) for row in rows]
+        return Versioned(mapped, rows[0]["catalog_version"])
 
 
 def insert_lead_params(lead: NewLead) -> dict[str, object]:
+    """The value of each of LEAD_COLUMNS for `lead`."""
     source = lead.source
     return {
         "lead_id": lead.lead_id,
@@ -90,11 +152,16 @@ class SqlLeadRepository:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 
-    async def add(self, lead: NewLead) -> LeadView | None:
-        row = await self._connection.fetchrow(
-            INSERT_LEAD.sql, *INSERT_LEAD.args(insert_lead_params(lead))
+    async def add(self, lead: NewLead, catalog_version: int) -> Written:
+        params = {**insert_lead_params(lead), "catalog_version": catalog_version}
+        row = await self._connection.fetchrow(WRITE_LEAD.sql, *WRITE_LEAD.args(params))
+        if not row["current"]:
+            return Written(lead=None, stale=True)
+        if row["lead_id"] is None:
+            return Written(lead=None, stale=False)
+        return Written(
+            lead=LeadView(**{name: row[name] for name in _LEAD_VIEW_FIELDS}), stale=False
         )
-        return None if row is None else LeadView.from_row(row)
 
     async def get(self, source_id: int, idempotency_key: str) -> LeadView | None:
         return await get_lead_by_idempotency_key(self._connection, source_id, idempotency_key)

@@ -1,9 +1,11 @@
-"""Units of work: one pooled connection, one transaction, rolled back unless committed.
+"""Database access for the handlers: one pooled connection each, under one deadline.
 
-`DriverUnitOfWork` serves lead ingestion, the hot path: it checks a connection out of the
-engine's pool and runs prepared statements on its asyncpg driver connection directly, which
-costs about half the CPU of going through SQLAlchemy Core per statement. `SqlUnitOfWork`
-gives the catalog commands a SQLAlchemy `AsyncConnection`.
+`DriverLeadStore` serves lead ingestion, the hot path: it checks a connection out of the
+engine's pool at its first statement and runs prepared statements on the asyncpg driver
+connection directly (about half the CPU of SQLAlchemy Core per statement), in autocommit: no
+BEGIN or COMMIT, each statement is its own transaction, and the write of a lead is one
+statement. `SqlUnitOfWork` gives the catalog commands a SQLAlchemy `AsyncConnection` in one
+transaction, rolled back unless committed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 from types import TracebackType
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
@@ -20,11 +23,9 @@ from domain.errors import ServiceUnavailable
 from infrastructure.engine import is_unavailable, terminate
 from infrastructure.repositories import SqlLeadRepository, SqlSourceRepository
 
-_BEGIN_ATTEMPTS = 2
-
 
 class _UnitOfWork:
-    """Deadline and failure handling shared by both kinds of unit.
+    """Deadline and failure handling shared by the lead store and the catalog's unit of work.
 
     `timeout_s`, when given, bounds everything the unit does with the database together.
     Per-step limits (pool wait, connect, each statement) add up: a request that waits
@@ -36,7 +37,6 @@ class _UnitOfWork:
         self._engine = engine
         self._timeout_s = timeout_s
         self._deadline: asyncio.Timeout | None = None
-        self._committed = False
 
     async def _open(self) -> None:
         raise NotImplementedError
@@ -79,12 +79,42 @@ class _UnitOfWork:
                 f"no answer from the database within {self._timeout_s:g} s"
             )
         if exc is not None and not isinstance(exc, ServiceUnavailable) and is_unavailable(exc):
-            # Nothing was committed (or the commit's outcome is unknown): safe to retry.
+            # Nothing was committed, or the outcome of the last statement is unknown: a retry
+            # of the same request is safe (a lead already written is answered as a replay).
             raise ServiceUnavailable() from exc
 
 
-class DriverUnitOfWork(_UnitOfWork):
-    """Lead ingestion's unit: statements go straight to the pooled asyncpg connection."""
+def _lost_before_use(error: BaseException) -> bool:
+    """A pooled connection that the server dropped (shutdown, restart, idle kill) while it sat
+    in the pool fails its first statement with a connection error; a statement the server
+    cancelled (timeout) is not that."""
+    return is_unavailable(error) and not isinstance(
+        error, (asyncpg.QueryCanceledError, asyncio.TimeoutError)
+    )
+
+
+class _StoreConnection:
+    """What the lead store's repositories run statements on: the store's pooled asyncpg
+    connection, checked out at the first statement."""
+
+    def __init__(self, store: DriverLeadStore) -> None:
+        self._store = store
+
+    async def fetchrow(self, query: str, *args: object) -> Any:
+        return await self._store.run("fetchrow", query, args)
+
+    async def fetch(self, query: str, *args: object) -> Any:
+        return await self._store.run("fetch", query, args)
+
+
+class DriverLeadStore(_UnitOfWork):
+    """Lead ingestion's store: autocommit statements on one pooled asyncpg connection.
+
+    Its first statement is run again, once, on a new connection when the pooled one turns out
+    to be lost. That statement may be the lead's write: if the lost connection had written it
+    after all, the second run finds the lead and answers it as a replay, the same lead either
+    way.
+    """
 
     sources: SqlSourceRepository
     leads: SqlLeadRepository
@@ -92,29 +122,30 @@ class DriverUnitOfWork(_UnitOfWork):
     def __init__(self, engine: AsyncEngine, timeout_s: float | None = None) -> None:
         super().__init__(engine, timeout_s)
         self._pooled: Any = None
-        self._transaction: Any = None
+        self._statements = 0
+        connection = _StoreConnection(self)
+        self.sources = SqlSourceRepository(connection)
+        self.leads = SqlLeadRepository(connection)
 
     async def _open(self) -> None:
-        for attempt in range(_BEGIN_ATTEMPTS):
-            self._pooled = await self._engine.raw_connection()
-            driver = self._pooled.driver_connection
-            self._transaction = driver.transaction()
-            try:
-                await self._transaction.start()
-                break
-            except Exception as error:
-                # A pooled connection the server has just dropped (shutdown, restart,
-                # idle kill) fails at BEGIN, before anything happened: replace it once.
-                if attempt + 1 == _BEGIN_ATTEMPTS or not is_unavailable(error):
-                    raise
-                self._transaction = None
-                await self._release(broken=True)
-        self.sources = SqlSourceRepository(driver)
-        self.leads = SqlLeadRepository(driver)
+        """Nothing yet: a request rejected before its first statement takes no connection."""
 
-    async def commit(self) -> None:
-        await self._transaction.commit()
-        self._committed = True
+    async def run(self, method: str, query: str, args: tuple[object, ...]) -> Any:
+        first = self._statements == 0
+        self._statements += 1
+        driver = await self._driver()  # pool wait and connect: not retried here
+        try:
+            return await getattr(driver, method)(query, *args)
+        except Exception as error:
+            if not first or not _lost_before_use(error):
+                raise
+        await self._release(broken=True)
+        return await getattr(await self._driver(), method)(query, *args)
+
+    async def _driver(self) -> Any:
+        if self._pooled is None:
+            self._pooled = await self._engine.raw_connection()
+        return self._pooled.driver_connection
 
     async def _release(self, *, broken: bool) -> None:
         pooled, self._pooled = self._pooled, None
@@ -122,16 +153,14 @@ class DriverUnitOfWork(_UnitOfWork):
             return
         try:
             if broken:
-                # Interrupted mid-statement, timed out or disconnected: its state is unknown
-                # and a ROLLBACK could wait on a server that does not answer. Drop it without
-                # a round trip; the server rolls the transaction back when the socket closes.
+                # Interrupted mid-statement, timed out or disconnected: its state is unknown.
+                # Drop it without a round trip; the server ends the session when the socket
+                # closes.
                 with contextlib.suppress(Exception):
                     terminate(pooled.driver_connection)
                     await greenlet_spawn(pooled.invalidate)
-            elif not self._committed and self._transaction is not None:
-                with contextlib.suppress(Exception):
-                    await self._transaction.rollback()
         finally:
+            # No transaction is ever open on it: back to the pool as it is.
             with contextlib.suppress(Exception):
                 await greenlet_spawn(pooled.close)
 
@@ -144,6 +173,7 @@ class SqlUnitOfWork(_UnitOfWork):
     def __init__(self, engine: AsyncEngine, timeout_s: float | None = None) -> None:
         super().__init__(engine, timeout_s)
         self._connection: AsyncConnection | None = None
+        self._committed = False
 
     async def _open(self) -> None:
         self._connection = self.connection = await self._engine.connect()
@@ -171,12 +201,12 @@ class SqlUnitOfWork(_UnitOfWork):
                 await connection.close()
 
 
-class DriverUnitOfWorkFactory:
-    """Units of work for request handling, each bounded by `timeout_s` as a whole."""
+class DriverLeadStoreFactory:
+    """Lead stores for request handling, each bounded by `timeout_s` as a whole."""
 
     def __init__(self, engine: AsyncEngine, timeout_s: float | None = None) -> None:
         self._engine = engine
         self._timeout_s = timeout_s
 
-    def __call__(self) -> DriverUnitOfWork:
-        return DriverUnitOfWork(self._engine, self._timeout_s)
+    def __call__(self) -> DriverLeadStore:
+        return DriverLeadStore(self._engine, self._timeout_s)

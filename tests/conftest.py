@@ -25,6 +25,7 @@ from infrastructure.database_probe import database_problem
 from infrastructure.local_postgres import LocalPostgresError, resolve_server
 from infrastructure.provisioning import drop_database, ensure_database
 from infrastructure.settings import Settings, to_asyncpg_url
+from tests.partitioned_leads import partition_leads
 from tests.support import ROOT, Catalog
 from web.app import create_app
 
@@ -66,11 +67,29 @@ def new_database(server_url: str) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def database_url(new_database) -> str:  # type: ignore[no-untyped-def]
-    """The run's database, migrated to the latest schema."""
-    url: str = new_database()
-    asyncio.run(migrate.upgrade(url))
-    return url
+def leads_layout(request: pytest.FixtureRequest) -> str:
+    """`plain`, or `partitioned` in modules marked `LEADS_LAYOUTS` (tests/partitioned_leads.py)."""
+    layout: str = getattr(request, "param", "plain")
+    return layout
+
+
+@pytest.fixture(scope="session")
+def _databases_by_layout() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture(scope="session")
+def database_url(  # type: ignore[no-untyped-def]
+    new_database, leads_layout: str, _databases_by_layout: dict[str, str]
+) -> str:
+    """The run's database for the layout, migrated to the latest schema (one per layout)."""
+    if leads_layout not in _databases_by_layout:
+        url: str = new_database()
+        asyncio.run(migrate.upgrade(url))
+        if leads_layout == "partitioned":
+            asyncio.run(partition_leads(url))
+        _databases_by_layout[leads_layout] = url
+    return _databases_by_layout[leads_layout]
 
 
 @pytest.fixture(scope="session")

@@ -120,7 +120,41 @@ CREATE TRIGGER leads_guard_update BEFORE UPDATE ON leads
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
--- Running upgrade 0001 -> 0003
+-- Running upgrade 0001 -> 0002
+
+ALTER TABLE leads DROP CONSTRAINT leads_pkey;
+
+ALTER TABLE leads ADD CONSTRAINT leads_pkey PRIMARY KEY (source_id, lead_id);
+
+CREATE INDEX leads_lead_id_idx ON leads (lead_id);
+
+CREATE TABLE catalog_version (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            version bigint NOT NULL
+        );
+
+INSERT INTO catalog_version (version) VALUES (1);
+
+CREATE FUNCTION catalog_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE catalog_version SET version = version + 1;
+            RETURN NULL;
+        END
+        $$;
+
+CREATE TRIGGER markets_bump_catalog_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON markets FOR EACH STATEMENT EXECUTE FUNCTION catalog_version_bump();
+
+CREATE TRIGGER verticals_bump_catalog_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON verticals FOR EACH STATEMENT EXECUTE FUNCTION catalog_version_bump();
+
+CREATE TRIGGER offers_bump_catalog_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON offers FOR EACH STATEMENT EXECUTE FUNCTION catalog_version_bump();
+
+CREATE TRIGGER sources_bump_catalog_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sources FOR EACH STATEMENT EXECUTE FUNCTION catalog_version_bump();
+
+CREATE TRIGGER source_http_mappings_bump_catalog_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON source_http_mappings FOR EACH STATEMENT EXECUTE FUNCTION catalog_version_bump();
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
+-- Running upgrade 0002 -> 0003
 
 ALTER TABLE sources
             ADD COLUMN require_key boolean NOT NULL DEFAULT false,
@@ -149,7 +183,7 @@ CREATE OR REPLACE FUNCTION leads_guard_update() RETURNS trigger LANGUAGE plpgsql
         END
         $$;
 
-UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0001';
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
 COMMIT;
 

@@ -110,8 +110,10 @@ async def test_blocked_insert_ends_in_503_within_the_timeout_then_retries_once(
                 outcome = await post_lead(client, source, key)
             assert (outcome.status, outcome.error_code) == (503, "service_unavailable")
             assert DB_TIMEOUT_S * 0.9 < outcome.elapsed_s < DB_TIMEOUT_S + MARGIN_S, outcome
+            # The write is one autocommit statement: the server may still have completed it
+            # once the lock went away. A retry with the same key gets the one lead either way.
             retried = await post_lead(client, source, key)
-            assert retried.status == 201
+            assert retried.status in (200, 201)
     assert await stored_leads(url) == {retried.lead_id: 1}
     assert "Traceback" not in service.logs()
 
@@ -142,8 +144,15 @@ async def test_frozen_database_answers_503_in_time_and_recovers(
             warm = await post_new_leads(client, source, 4)
             assert {o.status for o in warm} == {201}
             with frozen(cluster):
-                assert_all_503_in_time(await staggered(client, source))
+                unanswered = await staggered(client, source)
+            assert_all_503_in_time(unanswered)
             after = await post_new_leads(client, source, 8)
             assert {o.status for o in after} == {201}
-    assert len(await stored_leads(url)) == 12
+            # A 503'd write may have been completed by the server once it thawed (one
+            # autocommit statement): retried with the same key, each is one lead.
+            retried = [await post_lead(client, source, o.key) for o in unanswered]
+            assert {o.status for o in retried} <= {200, 201}
+    succeeded = [*warm, *after, *retried]
+    assert await stored_leads(url) == {o.lead_id: 1 for o in succeeded}
+    assert len(succeeded) == 20
     assert "Traceback" not in service.logs()

@@ -5,7 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.partitioned_leads import LEADS_LAYOUTS
 from tests.support import Catalog, unique_host
+
+# Against the plain and the hash-partitioned `leads` (tests/partitioned_leads.py).
+pytestmark = LEADS_LAYOUTS
 
 
 def _lead(**fields: object) -> dict[str, object]:

@@ -10,7 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.partitioned_leads import LEADS_LAYOUTS
 from tests.support import Catalog, CatalogSource, unique_host
+
+# Against the plain and the hash-partitioned `leads` (tests/partitioned_leads.py).
+pytestmark = LEADS_LAYOUTS
 
 
 @pytest.fixture

@@ -10,7 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.partitioned_leads import LEADS_LAYOUTS
 from tests.support import Catalog, CatalogSource
+
+# Against the plain and the hash-partitioned `leads` (tests/partitioned_leads.py).
+pytestmark = LEADS_LAYOUTS
 
 NAMESPACE = uuid.UUID("475b17ed-23d3-5374-9bae-ea431261849e")
 

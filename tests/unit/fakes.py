@@ -1,9 +1,9 @@
-"""In-memory adapters for the ingest handler's ports: a fake catalog, lead store and unit of work.
+"""In-memory adapters for the ingest handler's ports: a fake catalog and lead store.
 
 They keep the rules the SQL keeps, so handler tests can run through the real bus without a
-database: only active sources of active offers resolve; a lead is unique by
-`(source_id, idempotency_key)` and by `lead_id`; nothing is visible to later units of work
-unless `commit()` was awaited.
+database: only active sources of active offers resolve, each answer carries the catalog version
+it was read at; a lead is written only while the catalog is still at the version its source was
+read at, and is unique by `(source_id, idempotency_key)` and by `lead_id`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ import punq
 
 from commands.ingest_lead import IngestLead
 from handlers.bus import CommandBus
-from handlers.ports import MappedSource, NewLead, SourceBinding, UnitOfWorkFactory
+from handlers.ports import (
+    LeadStoreFactory,
+    MappedSource,
+    NewLead,
+    SourceBinding,
+    Versioned,
+    Written,
+)
+from handlers.source_cache import SourceCache
 from infrastructure.container import HANDLERS
 from queries.leads import LeadView
 
@@ -49,14 +57,16 @@ class FakeMapping:
 
 @dataclass
 class FakeDatabase:
-    """What the fake units of work read and commit to."""
+    """What the fake lead stores read and write to."""
 
     sources: dict[int, FakeSource] = field(default_factory=dict)
     mappings: list[FakeMapping] = field(default_factory=list)
     leads: dict[tuple[int, str], NewLead] = field(default_factory=dict)
     statuses: dict[tuple[int, str], str] = field(default_factory=dict)
-    commits: int = 0
-    rollbacks: int = 0
+    # The catalog version: bumped by `change()`, as the triggers bump it on every catalog write.
+    version: int = 1
+    lookups: int = 0
+    writes: int = 0
     # Simulates an operator deleting the row between the insert's conflict and the read.
     vanishing: bool = False
 
@@ -69,7 +79,12 @@ class FakeDatabase:
         active: bool = True,
     ) -> FakeSource:
         source = self.sources[source_id] = FakeSource(source_id, offer, source_key, active)
+        self.change()
         return source
+
+    def change(self) -> None:
+        """A catalog write committed: later writes read at an older version are stale."""
+        self.version += 1
 
     def view(self, lead: NewLead) -> LeadView:
         key = (lead.source.source_id, lead.idempotency_key)
@@ -102,63 +117,62 @@ class FakeSourceRepository:
     def __init__(self, database: FakeDatabase) -> None:
         self._database = database
 
-    async def by_id(self, source_id: int) -> SourceBinding | None:
-        source = self._database.sources.get(source_id)
-        return None if source is None else self._database.binding(source)
+    def _versioned(self, binding: SourceBinding | None) -> Versioned[SourceBinding] | None:
+        return None if binding is None else Versioned(binding, self._database.version)
 
-    async def by_key(self, source_key: str) -> SourceBinding | None:
+    async def by_id(self, source_id: int) -> Versioned[SourceBinding] | None:
+        self._database.lookups += 1
+        source = self._database.sources.get(source_id)
+        return None if source is None else self._versioned(self._database.binding(source))
+
+    async def by_key(self, source_key: str) -> Versioned[SourceBinding] | None:
+        self._database.lookups += 1
         for source in self._database.sources.values():
             if source.source_key == source_key:
-                return self._database.binding(source)
+                return self._versioned(self._database.binding(source))
         return None
 
-    async def mapped_to_host(self, hostname: str) -> Sequence[MappedSource]:
-        mapped = []
+    async def mapped_to_host(self, hostname: str) -> Versioned[Sequence[MappedSource]] | None:
+        self._database.lookups += 1
+        mapped: list[MappedSource] = []
         for mapping in self._database.mappings:
             source = self._database.sources[mapping.source_id]
             binding = self._database.binding(source)
             if mapping.active and mapping.hostname == hostname and binding is not None:
                 mapped.append(MappedSource(mapping.path_prefix, binding))
-        return mapped
+        return Versioned(mapped, self._database.version) if mapped else None
 
 
 class FakeLeadRepository:
-    """Inserts are pending in the unit of work until it commits, as in a transaction."""
+    """Each write is its own transaction, as the one-statement write in autocommit is."""
 
     def __init__(self, database: FakeDatabase) -> None:
         self._database = database
-        self.pending: dict[tuple[int, str], NewLead] = {}
 
-    def _visible(self) -> dict[tuple[int, str], NewLead]:
-        return {**self._database.leads, **self.pending}
-
-    async def add(self, lead: NewLead) -> LeadView | None:
-        visible = self._visible()
+    async def add(self, lead: NewLead, catalog_version: int) -> Written:
+        database = self._database
+        database.writes += 1
+        source = database.sources.get(lead.source.source_id)
+        current = source is not None and database.binding(source) == lead.source
+        if catalog_version != database.version or not current:
+            return Written(None, stale=True)
         key = (lead.source.source_id, lead.idempotency_key)
-        if key in visible or any(v.lead_id == lead.lead_id for v in visible.values()):
-            return None  # ON CONFLICT DO NOTHING
-        self.pending[key] = lead
-        return self._database.view(lead)
+        if key in database.leads or any(v.lead_id == lead.lead_id for v in database.leads.values()):
+            return Written(None, stale=False)  # ON CONFLICT DO NOTHING
+        database.leads[key] = lead
+        return Written(database.view(lead), stale=False)
 
     async def get(self, source_id: int, idempotency_key: str) -> LeadView | None:
         if self._database.vanishing:
             return None
-        lead = self._visible().get((source_id, idempotency_key))
+        lead = self._database.leads.get((source_id, idempotency_key))
         return None if lead is None else self._database.view(lead)
 
 
-class FakeUnitOfWork:
+class FakeLeadStore:
     def __init__(self, database: FakeDatabase) -> None:
-        self._database = database
         self.sources = FakeSourceRepository(database)
         self.leads = FakeLeadRepository(database)
-        self.committed = False
-
-    async def commit(self) -> None:
-        self._database.leads.update(self.leads.pending)
-        self.leads.pending.clear()
-        self._database.commits += 1
-        self.committed = True
 
     async def __aenter__(self) -> Self:
         return self
@@ -169,22 +183,22 @@ class FakeUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self.committed:
-            self.leads.pending.clear()
-            self._database.rollbacks += 1
+        return None
 
 
 @dataclass
-class FakeUnitOfWorkFactory:
+class FakeLeadStoreFactory:
     database: FakeDatabase = field(default_factory=FakeDatabase)
 
-    def __call__(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.database)
+    def __call__(self) -> FakeLeadStore:
+        return FakeLeadStore(self.database)
 
 
-def bus_with(uow_factory: FakeUnitOfWorkFactory) -> CommandBus:
-    """The real command bus and handler table, wired by punq to the fake unit of work."""
+def bus_with(store_factory: FakeLeadStoreFactory) -> CommandBus:
+    """The real command bus and handler table, wired by punq to the fake lead store and a
+    catalog cache of its own."""
     container = punq.Container()
-    container.register(UnitOfWorkFactory, instance=uow_factory)
+    container.register(LeadStoreFactory, instance=store_factory)
+    container.register(SourceCache, instance=SourceCache())
     container.register(HANDLERS[IngestLead])
     return CommandBus(HANDLERS, container.resolve)
