@@ -17,6 +17,7 @@ from domain.idempotency import parse_idempotency_header, reconcile_client_key
 from domain.submission import parse_submission
 from web.body import read_fields
 from web.metrics import ingest_failed, ingest_succeeded
+from web.request_checks import check_request_origin
 
 
 class _AnySubPath(Convertor[str]):
@@ -97,6 +98,7 @@ def lead_response(lead: LeadIngested) -> Response:
 async def ingest_lead(request: Request) -> Response:
     started = time.perf_counter()
     try:
+        check_request_origin(request)
         lead: LeadIngested = await request.app.state.bus.execute(await build_command(request))
     except Exception as error:
         ingest_failed(error, started)

@@ -1,0 +1,255 @@
+"""Hostile requests against a real uvicorn process, written byte by byte on a socket.
+
+Paths and Host headers that cannot be stored or mapped unambiguously, attacker-sized numbers,
+clients that vanish mid-body, oversized or malformed header sections, and log injection: each
+is answered with a documented error envelope (never a 500), writes nothing, and leaves the
+worker free for other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from infrastructure import migrate
+from infrastructure.settings import to_asyncpg_url
+from tests.support import Catalog, CatalogSource, Service, running_service
+
+HOST = "leads.hostile.test"
+
+
+@dataclass(frozen=True)
+class Target:
+    service: Service
+    database_url: str
+    acme: CatalogSource  # mapped at HOST/api/leads/acme
+    brightpath: CatalogSource  # mapped at HOST/api/leads/brightpath
+
+    def leads_of(self, source: CatalogSource) -> int:
+        async def count() -> int:
+            engine = create_async_engine(to_asyncpg_url(self.database_url))
+            try:
+                async with engine.connect() as connection:
+                    found = await connection.execute(
+                        text("SELECT count(*) FROM leads WHERE source_id = :s"),
+                        {"s": source.source_id},
+                    )
+                    return int(found.scalar_one())
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(count())
+
+
+@pytest.fixture(scope="module")
+def target(
+    new_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    url = new_database()
+
+    async def prepare() -> tuple[CatalogSource, CatalogSource]:
+        await migrate.upgrade(url)
+        engine = create_async_engine(to_asyncpg_url(url))
+        try:
+            catalog = Catalog(engine)
+            acme, brightpath = await catalog.source(), await catalog.source()
+            await catalog.mapping(acme.source_id, HOST, "/api/leads/acme")
+            await catalog.mapping(brightpath.source_id, HOST, "/api/leads/brightpath")
+            return acme, brightpath
+        finally:
+            await engine.dispose()
+
+    acme, brightpath = asyncio.run(prepare())
+    log_path = tmp_path_factory.mktemp("hostile-requests") / "uvicorn.log"
+    env = {"LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    with running_service(url, log_path=log_path, env=env) as service:
+        yield Target(service, url, acme, brightpath)
+
+
+def connect(service: Service, timeout_s: float = 10) -> socket.socket:
+    host, port = service.base_url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=timeout_s)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    @property
+    def error(self) -> dict[str, object]:
+        assert self.headers["content-type"] == "application/json", self.body
+        error: dict[str, object] = json.loads(self.body)["error"]
+        assert set(error) == {"code", "message", "details"}
+        return error
+
+    @property
+    def details(self) -> dict[str, object]:
+        details = self.error["details"]
+        assert isinstance(details, dict)
+        return details
+
+
+def read_answer(sock: socket.socket) -> Answer:
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return Answer(response.status, response.headers, response.read())
+
+
+def exchange(service: Service, head: str, body: bytes = b"") -> Answer:
+    """Sends `head` (request line and header lines, without the blank line) and `body`."""
+    with connect(service) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n\r\n" + body)
+        return read_answer(sock)
+
+
+def post(
+    service: Service,
+    target: str,
+    body: bytes,
+    content_type: str = "application/json",
+    host_lines: tuple[str, ...] = ("Host: 127.0.0.1",),
+) -> Answer:
+    head = "\r\n".join(
+        [
+            f"POST {target} HTTP/1.1",
+            *host_lines,
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+        ]
+    )
+    return exchange(service, head, body)
+
+
+def lead(**fields: object) -> bytes:
+    return json.dumps({"email": "hostile@example.com", **fields}).encode()
+
+
+# --- paths ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoded", ["%00", "%0A", "%0D", "%09", "%1F", "%7F", "a%00b"])
+def test_control_characters_in_the_path_are_refused_and_nothing_is_stored(
+    target: Target, encoded: str
+) -> None:
+    stored = target.leads_of(target.acme)
+    answer = post(target.service, f"/api/leads/{encoded}", lead(source_id=target.acme.source_id))
+    assert answer.status == 400, answer.body
+    assert answer.error["code"] == "invalid_request"
+    assert answer.details == {"reason": "control_characters", "field": "path"}
+    assert target.leads_of(target.acme) == stored
+
+
+def test_dot_segments_do_not_reach_another_sources_posting_url(target: Target) -> None:
+    stored = target.leads_of(target.brightpath)
+    answer = post(
+        target.service,
+        "/api/leads/acme/../brightpath",
+        lead(),
+        host_lines=(f"Host: {HOST}",),
+    )
+    assert answer.status == 400, answer.body
+    assert answer.details == {"reason": "dot_segments", "field": "path"}
+    assert target.leads_of(target.brightpath) == stored
+
+
+@pytest.mark.parametrize("encoded", ["acme%2F..%2Fbrightpath", "acme%2f..%2fbrightpath"])
+def test_an_encoded_slash_does_not_reach_another_sources_posting_url(
+    target: Target, encoded: str
+) -> None:
+    stored = target.leads_of(target.brightpath)
+    answer = post(target.service, f"/api/leads/{encoded}", lead(), host_lines=(f"Host: {HOST}",))
+    assert answer.status == 400, answer.body
+    assert answer.details == {"reason": "encoded_slash", "field": "path"}
+    assert target.leads_of(target.brightpath) == stored
+
+
+def test_the_posting_url_as_written_still_maps(target: Target) -> None:
+    answer = post(
+        target.service,
+        "/api/leads/brightpath/",
+        lead(email="mapped@example.com"),
+        host_lines=(f"Host: {HOST}",),
+    )
+    assert answer.status == 201, answer.body
+    assert json.loads(answer.body)["source_id"] == target.brightpath.source_id
+
+
+# --- Host headers ---------------------------------------------------------------------------
+
+
+def test_duplicate_host_headers_are_refused(target: Target) -> None:
+    stored = target.leads_of(target.acme)
+    answer = post(
+        target.service,
+        "/api/leads/acme",
+        lead(email="twohosts@example.com"),
+        host_lines=(f"Host: {HOST}", "Host: elsewhere.example.com"),
+    )
+    assert answer.status == 400, answer.body
+    assert answer.error["code"] == "invalid_request"
+    assert answer.details == {"reason": "duplicate_host", "field": "host"}
+    assert target.leads_of(target.acme) == stored
+
+
+@pytest.mark.parametrize("port", ["65536", "99999", "80x", "9" * 5000])
+def test_a_host_port_that_cannot_exist_is_refused(target: Target, port: str) -> None:
+    answer = post(
+        target.service,
+        "/api/leads/acme",
+        lead(source_id=target.acme.source_id),
+        host_lines=(f"Host: {HOST}:{port}",),
+    )
+    assert answer.status == 400, answer.body
+    assert answer.details == {"reason": "invalid_port", "field": "host"}
+
+
+# --- attacker-sized numbers ---------------------------------------------------------------
+
+HUGE = "0" * 5000 + "1"
+
+
+@pytest.mark.parametrize(
+    ("target_path", "body"),
+    [
+        ("/api/leads", json.dumps({"source_id": HUGE, "email": "n@example.com"}).encode()),
+        (f"/api/leads?source_id={HUGE}", lead()),
+    ],
+    ids=["json-string", "query-parameter"],
+)
+def test_a_source_id_of_thousands_of_digits_is_malformed(
+    target: Target, target_path: str, body: bytes
+) -> None:
+    answer = post(target.service, target_path, body)
+    assert answer.status == 400, answer.body
+    assert answer.error["code"] == "invalid_source"
+    assert answer.details == {"reason": "malformed"}
+
+
+@pytest.mark.parametrize(
+    ("literal", "reason"),
+    [
+        ("1" + "0" * 5000, "number_too_long"),
+        ("9" * 201, "number_too_long"),
+        ("0." + "5" * 5000, "number_too_long"),
+        (HUGE, "malformed_json"),  # leading zeros are not JSON
+    ],
+    ids=["one-then-zeros", "just-over-the-limit", "long-fraction", "zeros-then-one"],
+)
+def test_a_json_number_of_thousands_of_digits_is_refused(
+    target: Target, literal: str, reason: str
+) -> None:
+    answer = post(target.service, "/api/leads", b'{"source_id":' + literal.encode() + b"}")
+    assert answer.status == 400, answer.body
+    assert answer.error["code"] == "invalid_request"
+    assert answer.details["reason"] == reason
