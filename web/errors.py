@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import LeadError
+from web.log_escape import log_safe
 
 log = logging.getLogger("leads.web")
 
@@ -110,7 +111,12 @@ class UnexpectedErrorMiddleware:
             await self.app(scope, receive, send_tracking)
         except Exception:
             error_id = uuid.uuid4().hex
-            log.exception("unexpected error %s on %s %s", error_id, scope["method"], scope["path"])
+            log.exception(
+                "unexpected error %s on %s %s",
+                error_id,
+                log_safe(scope["method"]),
+                log_safe(scope["path"]),
+            )
             if started:
                 raise
             await internal_error_response(error_id)(scope, receive, send)

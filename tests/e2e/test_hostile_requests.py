@@ -253,3 +253,19 @@ def test_a_json_number_of_thousands_of_digits_is_refused(
     assert answer.status == 400, answer.body
     assert answer.error["code"] == "invalid_request"
     assert answer.details["reason"] == reason
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+FORGED = "2026-01-01 00:00:00,000 ERROR leads.web forged-by-the-client"
+
+
+@pytest.mark.parametrize("prefix", ["%0A", "%00%0A", "%0D%0A", "%E2%80%A8"])
+def test_a_path_cannot_forge_a_log_line(target: Target, prefix: str) -> None:
+    forged_path = "/api/leads/x" + prefix + FORGED.replace(" ", "%20")
+    logged_before = len(target.service.logs())
+    post(target.service, forged_path, lead(source_id=target.acme.source_id))
+    post(target.service, forged_path, b'{"broken json')
+    lines = target.service.logs()[logged_before:].splitlines()
+    assert not [line for line in lines if line.startswith(FORGED)]
+    assert not [line for line in lines if "Traceback" in line]
