@@ -10,7 +10,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -77,6 +77,20 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(code, str(error.detail), {"reason": f"http_{error.status_code}"})
 
 
+async def _client_disconnected(request: Request, error: Exception) -> Response:
+    # Nobody reads this answer; the line says where the client gave up.
+    log.info(
+        "client closed the connection before its request was read: %s %s",
+        log_safe(request.method),
+        log_safe(request.scope["path"]),
+    )
+    return error_response(
+        "invalid_request",
+        "The connection was closed before the request body was complete.",
+        {"reason": "client_disconnected"},
+    )
+
+
 async def _validation_error(request: Request, error: Exception) -> Response:
     return error_response("invalid_request", "The request is not valid.", {"reason": "validation"})
 
@@ -125,5 +139,6 @@ class UnexpectedErrorMiddleware:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LeadError, _lead_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(UnexpectedErrorMiddleware)

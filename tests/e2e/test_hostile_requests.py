@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import re
 import socket
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -269,3 +273,50 @@ def test_a_path_cannot_forge_a_log_line(target: Target, prefix: str) -> None:
     lines = target.service.logs()[logged_before:].splitlines()
     assert not [line for line in lines if line.startswith(FORGED)]
     assert not [line for line in lines if "Traceback" in line]
+
+
+# --- clients that vanish ------------------------------------------------------------------
+
+
+def counter(service: Service, outcome: str, code: str) -> float:
+    metrics = httpx.get(service.base_url + "/metrics", timeout=10).text
+    sample = f'leads_ingest_requests_total{{code="{code}",outcome="{outcome}"}}'
+    found = re.search(rf"^{re.escape(sample)} (\S+)$", metrics, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def test_a_client_that_disconnects_mid_body_is_counted_as_aborted_not_as_a_bug(
+    target: Target,
+) -> None:
+    logged_before = len(target.service.logs())
+    aborted = counter(target.service, "aborted", "client_disconnected")
+    failed = counter(target.service, "failed", "internal_error")
+    stored = target.leads_of(target.acme)
+    body = lead(source_id=target.acme.source_id, email=f"{uuid.uuid4().hex}@example.com")
+    head = (
+        "POST /api/leads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    with connect(target.service) as sock:
+        sock.sendall(head.encode() + body[: len(body) // 2])
+
+    def counted() -> tuple[float, float]:
+        return (
+            counter(target.service, "aborted", "client_disconnected"),
+            counter(target.service, "failed", "internal_error"),
+        )
+
+    wait_for(lambda: counted() != (aborted, failed), "the request is counted")
+    assert counted() == (aborted + 1, failed)
+    assert target.leads_of(target.acme) == stored
+    logged = target.service.logs()[logged_before:]
+    assert "ERROR" not in logged and "Traceback" not in logged
+    about_it = [line for line in logged.splitlines() if "closed the connection" in line]
+    assert len(about_it) == 1 and " INFO " in about_it[0], logged
