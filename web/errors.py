@@ -29,11 +29,18 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "idempotency_derivation_failed": 400,
     "not_found": 404,
     "method_not_allowed": 405,
+    "request_header_too_large": 431,
     "service_unavailable": 503,
     "internal_error": 500,
 }
 RETRY_AFTER_SECONDS = "1"
 ERROR_ID_HEADER = "X-Error-Id"
+
+
+def error_body(code: str, message: str, details: Mapping[str, object] | None = None) -> bytes:
+    """The JSON of every error answer (the HTTP server's own refusals included)."""
+    error = {"code": code, "message": message, "details": dict(details or {})}
+    return orjson.dumps({"error": error})
 
 
 def error_response(
@@ -42,12 +49,11 @@ def error_response(
     details: Mapping[str, object] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = {"error": {"code": code, "message": message, "details": dict(details or {})}}
     headers = dict(headers or {})
     if code == "service_unavailable":
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     return Response(
-        orjson.dumps(body),
+        error_body(code, message, details),
         status_code=STATUS_BY_CODE[code],
         media_type="application/json",
         headers=headers,
@@ -80,7 +86,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
 async def _client_disconnected(request: Request, error: Exception) -> Response:
     # Nobody reads this answer; the line says where the client gave up.
     log.info(
-        "client closed the connection before its request was read: %s %s",
+        "connection closed before the request body was read: %s %s",
         log_safe(request.method),
         log_safe(request.scope["path"]),
     )

@@ -9,10 +9,13 @@ worker free for other clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import re
+import select
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -103,8 +106,24 @@ class Answer:
         return details
 
 
-def read_answer(sock: socket.socket) -> Answer:
-    response = http.client.HTTPResponse(sock)
+class _Buffered:
+    """One buffered reader for every answer on a connection (pipelined answers included)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._file = sock.makefile("rb")
+
+    def makefile(self, *args: object, **kwargs: object) -> object:
+        return self
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._file, name)
+
+    def close(self) -> None:
+        """Each answer closes its reader; the connection's stays open for the next one."""
+
+
+def read_answer(sock: socket.socket | _Buffered) -> Answer:
+    response = http.client.HTTPResponse(sock)  # type: ignore[arg-type]
     response.begin()
     return Answer(response.status, response.headers, response.read())
 
@@ -318,5 +337,169 @@ def test_a_client_that_disconnects_mid_body_is_counted_as_aborted_not_as_a_bug(
     assert target.leads_of(target.acme) == stored
     logged = target.service.logs()[logged_before:]
     assert "ERROR" not in logged and "Traceback" not in logged
-    about_it = [line for line in logged.splitlines() if "closed the connection" in line]
+    about_it = [line for line in logged.splitlines() if "connection closed before" in line]
     assert len(about_it) == 1 and " INFO " in about_it[0], logged
+
+
+# --- the header section: size limit, malformed requests -------------------------------------
+
+MAX_HEADER_BYTES = 64 * 1024
+HUGE_HEADER_BYTES = 120 * 1024 * 1024
+
+
+@dataclass
+class HugeHeader:
+    """What a client sending a 120 MB header section got: bytes sent before the answer."""
+
+    sent: int = 0
+    answer: Answer | None = None
+    error: BaseException | None = None
+
+
+def send_huge_header(service: Service, outcome: HugeHeader, started: threading.Event) -> None:
+    """Sends one never-ending header field, 1 MiB at a time, until the server answers."""
+    piece = b"a" * (1 << 20)
+    try:
+        with connect(service, timeout_s=60) as sock:
+            sock.sendall(b"POST /api/leads HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: ")
+            sock.setblocking(False)
+            while outcome.sent < HUGE_HEADER_BYTES:
+                readable, _, _ = select.select([sock], [sock], [], 60)
+                if readable:
+                    break
+                if outcome.sent >= 8 * len(piece):
+                    started.set()
+                with contextlib.suppress(BlockingIOError):
+                    outcome.sent += sock.send(piece)
+            started.set()
+            sock.setblocking(True)
+            sock.settimeout(60)
+            outcome.answer = read_answer(sock)
+    except BaseException as error:
+        outcome.error = error
+    finally:
+        started.set()
+
+
+def test_a_huge_header_section_is_refused_at_once_and_the_worker_stays_free(
+    target: Target,
+) -> None:
+    outcome, started = HugeHeader(), threading.Event()
+    sender = threading.Thread(target=send_huge_header, args=(target.service, outcome, started))
+    sender.start()
+    try:
+        started.wait(60)
+        # The same single worker serves a lead meanwhile (the timeout detects a stall).
+        response = httpx.post(
+            target.service.base_url + "/api/leads",
+            json={"source_id": target.acme.source_id, "email": f"{uuid.uuid4().hex}@x.org"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+    finally:
+        sender.join(90)
+    assert outcome.error is None, outcome.error
+    assert outcome.answer is not None
+    assert outcome.answer.status == 431
+    assert outcome.answer.headers["connection"] == "close"
+    assert outcome.answer.error["code"] == "request_header_too_large"
+    assert outcome.answer.details == {"limit": MAX_HEADER_BYTES}
+    # Answered long before the end: what was sent is what the sockets' buffers took.
+    assert outcome.sent < HUGE_HEADER_BYTES // 4, outcome.sent
+    print(f"bytes sent before the 431: {outcome.sent}")
+
+
+def header_lines(total: int) -> str:
+    """Header fields of about `total` bytes in all, each under 1 KiB."""
+    return "".join(f"X-Filler-{i}: {'v' * 1000}\r\n" for i in range(total // 1020))
+
+
+def test_a_header_section_just_under_the_limit_is_served(target: Target) -> None:
+    head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header_lines(60 * 1024)
+    answer = exchange(target.service, head + "Connection: close")
+    assert answer.status == 200
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header_lines(100 * 1024).rstrip(),
+        "GET /healthz?q=" + "a" * (70 * 1024) + " HTTP/1.1\r\nHost: 127.0.0.1",
+    ],
+    ids=["many-fields", "long-url"],
+)
+def test_a_header_section_over_the_limit_sent_at_once_is_refused(target: Target, head: str) -> None:
+    answer = exchange(target.service, head)
+    assert answer.status == 431
+    assert answer.error["code"] == "request_header_too_large"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /api/leads HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /api/leads HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"POST /api/leads HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /api/leads HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n{}",
+        b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40,  # TLS to a plain port
+    ],
+    ids=[
+        "control-character-in-header",
+        "negative-content-length",
+        "content-length-and-chunked",
+        "two-content-lengths",
+        "unknown-version",
+        "http2-preface",
+        "tls-client-hello",
+    ],
+)
+def test_a_request_the_parser_rejects_gets_the_envelope(
+    target: Target, request_bytes: bytes
+) -> None:
+    with connect(target.service) as sock:
+        sock.sendall(request_bytes)
+        answer = read_answer(sock)
+    assert answer.status == 400
+    assert answer.headers["connection"] == "close"
+    assert answer.error["code"] == "invalid_request"
+    assert answer.details == {"reason": "malformed_http"}
+
+
+def test_requests_on_one_connection_are_unaffected(target: Target) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with connect(target.service) as sock:
+        reader = _Buffered(sock)
+        sock.sendall(request * 3)  # pipelined
+        answers = [read_answer(reader) for _ in range(3)]
+        sock.sendall(request)  # and once more, kept alive
+        answers.append(read_answer(reader))
+    assert [a.status for a in answers] == [200] * 4
+
+
+@pytest.fixture(scope="module")
+def h11_service(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The same service on uvicorn's other HTTP/1.1 implementation (`UVICORN_HTTP=h11`)."""
+    log_path = tmp_path_factory.mktemp("hostile-h11") / "uvicorn.log"
+    env = {"UVICORN_HTTP": "h11", "LOG_LEVEL": "INFO"}
+    with running_service(target.database_url, log_path=log_path, env=env) as service:
+        yield service
+
+
+def test_h11_refuses_a_huge_header_section_with_the_same_431(h11_service: Service) -> None:
+    outcome, started = HugeHeader(), threading.Event()
+    send_huge_header(h11_service, outcome, started)
+    assert outcome.error is None, outcome.error
+    assert outcome.answer is not None and outcome.answer.status == 431
+    assert outcome.answer.error["code"] == "request_header_too_large"
+    assert outcome.sent < HUGE_HEADER_BYTES // 4, outcome.sent
+
+
+def test_h11_answers_a_malformed_request_with_the_envelope(h11_service: Service) -> None:
+    with connect(h11_service) as sock:
+        sock.sendall(b"POST /api/leads HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
+        answer = read_answer(sock)
+    assert answer.status == 400
+    assert answer.details == {"reason": "malformed_http"}
