@@ -124,6 +124,8 @@ def _install_httptools() -> None:
     def guarded_data_received(self: Any, data: bytes) -> None:
         if self._leads_refused:
             return  # lingering after a refusal: drop what still arrives
+        # An upper bound of the header section's size if it ends within this read.
+        self._leads_bound = self._leads_header_bytes + len(data)
         data_received(self, data)
         if self._leads_refused:
             return
@@ -141,7 +143,8 @@ def _install_httptools() -> None:
 
     def checked_on_headers_complete(self: Any) -> None:
         self._leads_in_headers = False
-        if _header_section_size(self) > MAX_HEADER_BYTES:
+        # Measured only when what arrived could hold that much (never for ordinary requests).
+        if self._leads_bound > MAX_HEADER_BYTES and _header_section_size(self) > MAX_HEADER_BYTES:
             # The header section arrived whole within one read: refused all the same.
             self._leads_too_large = True
             raise _HeaderSectionTooLarge
@@ -155,6 +158,7 @@ def _install_httptools() -> None:
         ("_leads_in_headers", False),
         ("_leads_too_large", False),
         ("_leads_header_bytes", 0),
+        ("_leads_bound", 0),
     ):
         _patch(cls, name, value)
     _patch(cls, "data_received", guarded_data_received)
