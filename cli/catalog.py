@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from sqlalchemy import exc as sa_exc
 
 from cli.catalog_docs import posting_instructions
 from commands.base import Command
@@ -28,13 +27,10 @@ from commands.catalog import (
 )
 from domain.catalog import SECTIONS, CatalogError
 from domain.catalog_plan import ACTIONS, CatalogPlan
-from domain.errors import ServiceUnavailable
 from infrastructure.container import bootstrap
 from infrastructure.settings import Settings
 
 R = TypeVar("R")
-
-_UNDEFINED_TABLE = "42P01"
 
 
 class CatalogFileError(ValueError):
@@ -123,7 +119,8 @@ async def execute(command: Command[R], settings: Settings | None = None) -> R:
 
 
 def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """Prints the one-line reason of a failure on stderr and exits 2."""
+    """Prints the one-line reason of a bad catalog file or entry on stderr and exits 2;
+    `cli.main` does the same for a database it cannot use."""
 
     @functools.wraps(action)
     def run(args: argparse.Namespace) -> int:
@@ -134,17 +131,6 @@ def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[...
             if isinstance(error, CatalogError) and getattr(args, "file", None):
                 message = f"{_display_name(args.file)}: {message}"
             print(f"leads: {message}", file=sys.stderr)
-        except ServiceUnavailable as error:
-            print(
-                f"leads: the database is unavailable: {error.__cause__ or error}", file=sys.stderr
-            )
-        except sa_exc.ProgrammingError as error:
-            if getattr(error.orig, "sqlstate", None) != _UNDEFINED_TABLE:
-                raise
-            print(
-                "leads: the database has no catalog tables yet: run `leads db upgrade` first",
-                file=sys.stderr,
-            )
         return 2
 
     return run

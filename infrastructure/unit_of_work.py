@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from domain.errors import ServiceUnavailable
-from infrastructure.engine import is_unavailable, terminate
+from infrastructure.engine import as_unavailable, is_unavailable, terminate
 from infrastructure.repositories import SqlLeadRepository, SqlSourceRepository
 
 _BEGIN_ATTEMPTS = 2
@@ -78,9 +78,11 @@ class _UnitOfWork:
             raise ServiceUnavailable() from TimeoutError(
                 f"no answer from the database within {self._timeout_s:g} s"
             )
-        if exc is not None and not isinstance(exc, ServiceUnavailable) and is_unavailable(exc):
+        if exc is not None and not isinstance(exc, ServiceUnavailable):
             # Nothing was committed (or the commit's outcome is unknown): safe to retry.
-            raise ServiceUnavailable() from exc
+            unavailable = as_unavailable(exc)
+            if unavailable is not None:
+                raise unavailable from exc
 
 
 class DriverUnitOfWork(_UnitOfWork):

@@ -15,7 +15,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import LeadError
+from infrastructure.database_problems import UNREACHABLE, DatabaseProblem, diagnose, root_cause
 from web.log_escape import log_safe
+from web.rate_limited_log import RateLimitedLog
 
 log = logging.getLogger("leads.web")
 
@@ -60,10 +62,28 @@ def error_response(
     )
 
 
+def report_unavailable(request: Request, error: BaseException) -> DatabaseProblem | None:
+    """Log why the database failed a request (once a minute per cause); what `diagnose` says.
+
+    A misconfiguration gets its cause, the URL (password hidden) and the fix; a passing
+    failure (down, too slow, overloaded) the driver's own words.
+    """
+    cause = error.__cause__ or error
+    problem = diagnose(cause)
+    warnings: RateLimitedLog = request.app.state.database_warnings
+    if problem is not None and problem.reason != UNREACHABLE:
+        line = problem.line(request.app.state.settings.database_url)
+        warnings.warning(problem.reason, "database misconfigured, answering 503: %s", line)
+    else:
+        key = type(root_cause(cause)).__name__
+        warnings.warning(key, "database unavailable, answering 503: %s", log_safe(cause))
+    return problem
+
+
 async def _lead_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, LeadError)
     if error.code == "service_unavailable":
-        log.warning("database unavailable: %s", error.__cause__ or error)
+        report_unavailable(request, error)
     return error_response(error.code, error.message, error.details)
 
 
@@ -143,6 +163,7 @@ class UnexpectedErrorMiddleware:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.state.database_warnings = RateLimitedLog(log)
     app.add_exception_handler(LeadError, _lead_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
