@@ -118,7 +118,6 @@ def _header_section_size(protocol: Any) -> int:
 def _install_httptools() -> None:
     cls = httptools_impl.HttpToolsProtocol
     data_received = _original(cls, "data_received")
-    on_message_begin = _original(cls, "on_message_begin")
     on_headers_complete = _original(cls, "on_headers_complete")
 
     def guarded_data_received(self: Any, data: bytes) -> None:
@@ -127,22 +126,18 @@ def _install_httptools() -> None:
         # An upper bound of the header section's size if it ends within this read.
         self._leads_bound = self._leads_header_bytes + len(data)
         data_received(self, data)
-        if self._leads_refused:
-            return
-        if self._leads_in_headers:
+        scope = self.scope
+        # uvicorn starts a request's scope when its first byte is parsed and sets its method
+        # when its headers are complete: in between, the parser is inside a header section.
+        if scope is not None and "method" not in scope and not self._leads_refused:
             self._leads_header_bytes += len(data)
             if self._leads_header_bytes > MAX_HEADER_BYTES:
                 self.logger.warning("Invalid HTTP request received.")
                 _refuse(self, too_large=True)
-        else:
+        elif self._leads_header_bytes:
             self._leads_header_bytes = 0
 
-    def counting_on_message_begin(self: Any) -> None:
-        on_message_begin(self)
-        self._leads_in_headers = True
-
     def checked_on_headers_complete(self: Any) -> None:
-        self._leads_in_headers = False
         # Measured only when what arrived could hold that much (never for ordinary requests).
         if self._leads_bound > MAX_HEADER_BYTES and _header_section_size(self) > MAX_HEADER_BYTES:
             # The header section arrived whole within one read: refused all the same.
@@ -155,14 +150,12 @@ def _install_httptools() -> None:
 
     for name, value in (
         ("_leads_refused", False),
-        ("_leads_in_headers", False),
         ("_leads_too_large", False),
         ("_leads_header_bytes", 0),
         ("_leads_bound", 0),
     ):
         _patch(cls, name, value)
     _patch(cls, "data_received", guarded_data_received)
-    _patch(cls, "on_message_begin", counting_on_message_begin)
     _patch(cls, "on_headers_complete", checked_on_headers_complete)
     _patch(cls, "send_400_response", send_400_response)
 
