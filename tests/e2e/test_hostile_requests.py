@@ -12,9 +12,13 @@ import asyncio
 import contextlib
 import http.client
 import json
+import os
 import re
 import select
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -27,8 +31,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from infrastructure import migrate
+from infrastructure.local_postgres import free_port
 from infrastructure.settings import to_asyncpg_url
-from tests.support import Catalog, CatalogSource, Service, running_service
+from tests.support import ROOT, Catalog, CatalogSource, Service, running_service
 
 HOST = "leads.hostile.test"
 
@@ -503,3 +508,55 @@ def test_h11_answers_a_malformed_request_with_the_envelope(h11_service: Service)
         answer = read_answer(sock)
     assert answer.status == 400
     assert answer.details == {"reason": "malformed_http"}
+
+
+def refused_header_and_malformed_request(base_url: str) -> tuple[Answer, Answer]:
+    host, port = base_url.removeprefix("http://").split(":")
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (200 * 1024) + b"\r\n\r\n"
+    answers = []
+    for request in (big, b"POST /api/leads HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(request)
+            answers.append(read_answer(sock))
+    return answers[0], answers[1]
+
+
+def assert_limits_apply(base_url: str) -> None:
+    too_large, malformed = refused_header_and_malformed_request(base_url)
+    assert (too_large.status, too_large.error["code"]) == (431, "request_header_too_large")
+    assert (malformed.status, malformed.details) == (400, {"reason": "malformed_http"})
+
+
+def test_the_limits_apply_to_every_worker(target: Target) -> None:
+    with running_service(target.database_url, "--workers", "2") as service:
+        for _ in range(4):  # connections are spread over the workers
+            assert_limits_apply(service.base_url)
+
+
+def test_the_limits_apply_under_leads_serve(
+    new_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("leads-serve") / "serve.log"
+    with log_path.open("wb") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": new_database()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(base_url + "/readyz"), "leads serve is ready", timeout_s=60)
+        assert_limits_apply(base_url)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
