@@ -1,4 +1,6 @@
-"""`leads catalog apply|export|check|docs`: the classification catalog, through the command bus.
+"""`leads catalog apply|export|check|docs`: the classification catalog.
+
+`apply` is a command (through the command bus); `export`, `check` and `docs` are queries.
 
 Exit status: 0 done, 1 `check` found an ambiguous mapping, 2 bad input or nothing done.
 """
@@ -18,17 +20,13 @@ import yaml
 
 from cli.catalog_docs import posting_instructions
 from commands.base import Command
-from commands.catalog import (
-    ApplyCatalog,
-    CatalogApplied,
-    CheckCatalog,
-    DescribeSource,
-    ExportCatalog,
-)
+from commands.catalog import ApplyCatalog, CatalogApplied
 from domain.catalog import SECTIONS, CatalogError
 from domain.catalog_plan import ACTIONS, CatalogPlan
 from infrastructure.container import bootstrap
 from infrastructure.settings import Settings
+from queries.base import Query
+from queries.catalog import CheckCatalog, DescribeSource, ExportCatalog
 
 R = TypeVar("R")
 
@@ -118,6 +116,15 @@ async def execute(command: Command[R], settings: Settings | None = None) -> R:
         await application.close()
 
 
+async def ask(query: Query[R], settings: Settings | None = None) -> R:
+    """Answer one query on a freshly built application, then release it."""
+    application = bootstrap(settings or Settings.from_env())
+    try:
+        return await application.query(query)
+    finally:
+        await application.close()
+
+
 def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
     """Prints the one-line reason of a bad catalog file or entry on stderr and exits 2;
     `cli.main` does the same for a database it cannot use."""
@@ -175,7 +182,7 @@ def _apply(args: argparse.Namespace) -> int:
 @_reports_errors
 def _export(args: argparse.Namespace) -> int:
     _ = args
-    document = asyncio.run(execute(ExportCatalog()))
+    document = asyncio.run(ask(ExportCatalog()))
     sys.stdout.write(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return 0
 
@@ -183,7 +190,7 @@ def _export(args: argparse.Namespace) -> int:
 @_reports_errors
 def _check(args: argparse.Namespace) -> int:
     _ = args
-    report = asyncio.run(execute(CheckCatalog()))
+    report = asyncio.run(ask(CheckCatalog()))
     for problem in report.problems:
         print(f"{problem.severity}: {problem.message}")
     if report.problems:
@@ -196,6 +203,6 @@ def _check(args: argparse.Namespace) -> int:
 @_reports_errors
 def _docs(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    description = asyncio.run(execute(DescribeSource(args.source_code), settings))
+    description = asyncio.run(ask(DescribeSource(args.source_code), settings))
     sys.stdout.write(posting_instructions(description, args.base_url, settings.max_body_bytes))
     return 0

@@ -1,7 +1,7 @@
 """Posting instructions for one source: the text `leads catalog docs SOURCE_CODE` prints.
 
-The field and error tables restate SPEC §6 for a publisher; tests check them against the
-code that enforces it, so they cannot drift apart silently.
+The field table is derived from domain/fields.py, the one the validation uses; the error
+table restates SPEC §6 and a test checks it against the HTTP error mapping.
 """
 
 from __future__ import annotations
@@ -12,33 +12,40 @@ from urllib.parse import quote, urlsplit
 
 import phonenumbers
 
-from domain.catalog import LEADS_PATH, SourceDescription, posting_path
+from domain.catalog import LEADS_PATH, Source, SourceDescription, posting_path
+from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, FieldType, PostedField
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 
-# (field, accepted types, limit or meaning)
-FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("source_id", "integer, or string of digits", "selects the source (see above)"),
-    ("source_key", "string", "selects the source (see above)"),
-    ("idempotency_key", "string", "1-255 printable ASCII characters (see Idempotency)"),
-    ("email", "string", "at most 320 characters"),
-    ("phone", "string or integer", "at most 64 characters"),
-    ("first_name", "string", "at most 200 characters"),
-    ("last_name", "string", "at most 200 characters"),
-    ("address", "string", "at most 200 characters"),
-    ("city", "string", "at most 200 characters"),
-    ("region", "string", "at most 200 characters"),
-    ("postal_code", "string or integer", "at most 200 characters"),
-    ("country", "string", "at most 200 characters"),
-    ("is_test", "boolean, or true/false/1/0", "marks a test lead"),
+# How each type of the field table reads to a publisher.
+_TYPE_TEXT: dict[FieldType, str] = {
+    "source_id": "integer, or string of digits",
+    "text": "string",
+    "text_or_integer": "string or integer",
+    "flag": "boolean, or true/false/1/0",
+}
+
+
+def _limit_text(field: PostedField) -> str:
+    limit = f"at most {field.limit} characters" if field.limit is not None else ""
+    return "; ".join(part for part in (limit, field.notes) if part)
+
+
+# (field, accepted types, limit or meaning), derived from the field table (domain/fields.py).
+FIELDS: tuple[tuple[str, str, str], ...] = tuple(
+    (field.name, _TYPE_TEXT[field.type], _limit_text(field)) for field in POSTED_FIELDS
 )
-MAX_ATTRIBUTES = 100
 
 # (code, HTTP status, when)
 ERRORS: tuple[tuple[str, int, str], ...] = (
     ("invalid_request", 400, "bad body, field or parameters (details.reason says which)"),
     ("invalid_source", 400, "source_id is malformed, unknown or inactive"),
-    ("invalid_source_key", 400, "source_key malformed, unknown, inactive, or not source_id's"),
+    (
+        "invalid_source_key",
+        400,
+        "source_key malformed, unknown, inactive, not source_id's, or required but absent",
+    ),
+    ("client_not_allowed", 403, "this source does not accept posts from your address"),
     ("unmapped_source", 400, "no source selected and none is mapped to the host and path"),
     ("ambiguous_source_mapping", 409, "the host and path are mapped to several sources"),
     ("invalid_idempotency_key_format", 400, "bad key, repeated header, or header and field differ"),
@@ -83,6 +90,51 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     ]
 
 
+def _intake_lines(source: Source) -> list[str]:
+    """What the source demands of each post (key, network) and the field names it may use."""
+    lines = ["", "Access"]
+    if source.require_key:
+        lines += [
+            "  source_key: required in every post (body or query string), however the source",
+            "              is selected; without it: 400 invalid_source_key (reason: required)",
+        ]
+    else:
+        lines.append("  source_key: not required when source_id or the posting URL selects it")
+    if source.allowed_networks:
+        lines += [
+            f"  networks:   posts are accepted only from {', '.join(source.allowed_networks)};",
+            "              from any other address: 403 client_not_allowed",
+        ]
+    else:
+        lines.append("  networks:   posts are accepted from any address")
+    aliases = source.aliases
+    if aliases:
+        lines += ["", "Your field names (accepted instead of ours; names match case-insensitively)"]
+        lines += _table([("you send", "stored as"), *sorted(aliases.items())])
+        lines.append("  Sending a name and its field with different values is an error.")
+    return lines
+
+
+def _example_body(description: SourceDescription, mapped: bool) -> dict[str, object]:
+    """The example lead, in the source's own field names where it has aliases."""
+    source = description.source
+    body: dict[str, object] = {}
+    if source.source_key is not None and (source.require_key or not mapped):
+        body["source_key"] = source.source_key
+    elif not mapped:
+        body["source_id"] = description.source_id
+    own_name = {target: alias for alias, target in sorted(source.aliases.items(), reverse=True)}
+    fields = {
+        "email": "jane.doe@example.com",
+        "phone": _example_phone(description.market.phone_region),
+        "first_name": "Jane",
+        "last_name": "Doe",
+    }
+    body.update({own_name.get(name, name): value for name, value in fields.items()})
+    body["campaign"] = "spring-promo"
+    return body
+
+
 def posting_instructions(
     description: SourceDescription, base_url: str | None = None, max_body_bytes: int = 65536
 ) -> str:
@@ -104,6 +156,8 @@ def posting_instructions(
         lines += ["", f"WARNING: {why}, so posts to it are rejected until it is activated."]
 
     selectors = "source_id" if source.source_key is None else "source_id or source_key"
+    if source.require_key:
+        selectors = "source_key"
     lines += ["", "Where to post"]
     lines += [f"  POST {url}" for url in mapping_urls]
     lines.append(
@@ -128,6 +182,8 @@ def posting_instructions(
         lines.append("  3. the posting URL itself (host and path above), when neither is sent")
     else:
         lines.append("  3. posting URL: this source has no HTTP mapping, so send 1 or 2")
+
+    lines += _intake_lines(source)
 
     lines += ["", "Fields (all optional; names match case-insensitively)"]
     lines += _table([("field", "type", "limit"), *FIELDS])
@@ -160,21 +216,7 @@ def posting_instructions(
     ]
     lines += _table([("code", "HTTP", "when"), *((c, str(s), w) for c, s, w in ERRORS)])
 
-    body: dict[str, object] = {}
-    if not mapping_urls:
-        if source.source_key is not None:
-            body["source_key"] = source.source_key
-        else:
-            body["source_id"] = description.source_id
-    body.update(
-        {
-            "email": "jane.doe@example.com",
-            "phone": _example_phone(market.phone_region),
-            "first_name": "Jane",
-            "last_name": "Doe",
-            "campaign": "spring-promo",
-        }
-    )
+    body = _example_body(description, mapped=bool(mapping_urls))
     url = mapping_urls[0] if mapping_urls else generic_url
     lines += [
         "",

@@ -9,14 +9,14 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from cli import catalog, db, serve
+from cli import catalog, db, import_leads, serve
 from domain.errors import ServiceUnavailable
 from infrastructure.database_problems import diagnose, redact_url
 from infrastructure.local_postgres import LocalPostgresError
 from infrastructure.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 
 # Each module adds its sub-commands; `run(args)` returns the exit status.
-COMMAND_MODULES = (serve, db, catalog)
+COMMAND_MODULES = (serve, db, catalog, import_leads)
 
 
 def parser() -> argparse.ArgumentParser:

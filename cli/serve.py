@@ -13,12 +13,13 @@ from typing import Any
 import uvicorn
 
 from cli.catalog import load_catalog_file, summary
-from commands.catalog import ApplyCatalog, ExportCatalog
+from commands.catalog import ApplyCatalog
 from infrastructure import migrate
 from infrastructure.container import bootstrap
 from infrastructure.local_postgres import ResolvedDatabase, resolve_server
 from infrastructure.provisioning import ensure_database
 from infrastructure.settings import Settings
+from queries.catalog import ExportCatalog
 
 DATA_DIR = Path(".data")
 LOCAL_DATABASE_NAME = "leads"
@@ -53,7 +54,7 @@ async def load_example_catalog(url: str, path: Path | None = None) -> bool:
     """Apply the example catalog when the catalog has no market yet; True when it did."""
     application = bootstrap(Settings(database_url=url))
     try:
-        if (await application.bus.execute(ExportCatalog()))["markets"]:
+        if (await application.query(ExportCatalog()))["markets"]:
             return False
         path = path or next((p for p in EXAMPLE_CATALOGS if p.is_file()), None)
         if path is None:

@@ -1,4 +1,4 @@
-"""Catalog commands: apply a declarative catalog, export it, check it, describe one source."""
+"""Catalog commands: apply a declarative catalog (reads of it are queries: queries/catalog.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from commands.base import Command
-from domain.catalog import SourceDescription
-from domain.catalog_check import CatalogReport
 from domain.catalog_plan import CatalogPlan
-
-CatalogDocumentData = dict[str, list[dict[str, object]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,20 +26,3 @@ class ApplyCatalog(Command[CatalogApplied]):
 
     document: Mapping[str, object]
     dry_run: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ExportCatalog(Command[CatalogDocumentData]):
-    """The whole stored catalog in the document format `ApplyCatalog` takes."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckCatalog(Command[CatalogReport]):
-    """Ambiguous mappings and active entries that cannot take leads."""
-
-
-@dataclass(frozen=True, slots=True)
-class DescribeSource(Command[SourceDescription]):
-    """One source with what a publisher needs to post to it."""
-
-    code: str

@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 import phonenumbers
 
+from domain.aliases import ALIAS_TARGETS, fold_field_name, is_known_field_name, usable_aliases
 from domain.classification import (
     SOURCE_KEY_PATTERN,
     canonical_hostname,
@@ -22,11 +23,15 @@ from domain.classification import (
     canonical_source_key,
     prefix_matches,
 )
+from domain.client_address import NetworkError, canonical_network
 from domain.errors import LeadError
 
 SECTIONS: tuple[str, ...] = ("markets", "verticals", "offers", "sources", "mappings")
 # The ingestion endpoint; every sub-path of it also takes leads (SPEC §6).
 LEADS_PATH = "/api/leads"
+# A key that guards a source on its own must not be guessable (`require_key`).
+MIN_REQUIRED_KEY_LENGTH = 16
+SELECTOR_FIELDS: tuple[str, ...] = ("source_id", "source_key", "idempotency_key")
 
 
 class CatalogError(ValueError):
@@ -68,11 +73,26 @@ class Offer:
 
 @dataclass(frozen=True, slots=True)
 class Source:
+    """A source of leads and how it must post them.
+
+    `require_key`: every lead must carry `source_key`, however the source is selected.
+    `allowed_networks`: canonical CIDRs the client address must be in (empty: any).
+    `field_aliases`: (publisher's folded field name, our field name) pairs, sorted.
+    """
+
     code: str
     name: str
     offer: str
     source_key: str | None = None
     active: bool = True
+    require_key: bool = False
+    allowed_networks: tuple[str, ...] = ()
+    field_aliases: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """The usable field aliases, as `apply_aliases` takes them."""
+        return usable_aliases(self.field_aliases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +163,10 @@ def _type_hint(value: object) -> str:
     return ""
 
 
+def _has_control_characters(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in text)
+
+
 @dataclass(frozen=True, slots=True)
 class _Fields:
     """The fields of one kind of entry.
@@ -193,7 +217,7 @@ class _EntryReader:
         text = value.strip()
         if not text:
             raise self.error(name, "must not be empty")
-        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in text):
+        if _has_control_characters(text):
             raise self.error(name, "must not contain control characters or lone surrogates")
         return text
 
@@ -204,10 +228,10 @@ class _EntryReader:
             return None
         return canonical(self.text(name))
 
-    def flag(self, name: str) -> bool:
+    def flag(self, name: str, default: bool = True) -> bool:
         value = self.value(name)
         if value is _MISSING:
-            return True
+            return default
         if not isinstance(value, bool):
             raise self.error(name, "must be true or false")
         return value
@@ -248,6 +272,71 @@ def _source_key(reader: _EntryReader) -> str | None:
             ) from None
 
     return reader.optional_text("source_key", canonical)
+
+
+def _allowed_networks(reader: _EntryReader) -> tuple[str, ...]:
+    name = "allowed_networks"
+    value = reader.value(name)
+    if value is _MISSING or value is None:
+        return ()
+    if not isinstance(value, list):
+        raise reader.error(name, "must be a list of networks such as [203.0.113.0/24]")
+    networks: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise reader.error(name, "each network must be a string" + _type_hint(item))
+        try:
+            network = canonical_network(item)
+        except NetworkError as error:
+            raise reader.error(name, str(error)) from None
+        if network in networks:
+            raise reader.error(name, f"{network} is listed twice")
+        networks.append(network)
+    return tuple(networks)
+
+
+def _field_aliases(reader: _EntryReader) -> tuple[tuple[str, str], ...]:
+    name = "field_aliases"
+    value = reader.value(name)
+    if value is _MISSING or value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise reader.error(
+            name, "must be a mapping of the publisher's field names to ours (fname: first_name)"
+        )
+    aliases: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    for alias, target in value.items():
+        if not isinstance(alias, str) or not alias.strip():
+            raise reader.error(name, "each alias must be a non-empty string" + _type_hint(alias))
+        alias = alias.strip()
+        if _has_control_characters(alias):
+            raise reader.error(name, "aliases must not contain control characters")
+        if is_known_field_name(alias):
+            raise reader.error(name, f'"{alias}" is already a field name; it cannot be an alias')
+        folded = fold_field_name(alias)
+        if folded in spelled:
+            raise reader.error(
+                name, f'"{alias}" is the same name as "{spelled[folded]}" (names ignore case)'
+            )
+        if not isinstance(target, str):
+            raise reader.error(
+                name, f'"{alias}": the target must be a field name' + _type_hint(target)
+            )
+        canonical = fold_field_name(target.strip())
+        if canonical in SELECTOR_FIELDS:
+            raise reader.error(
+                name,
+                f'"{alias}": {canonical} cannot be a target: it selects the source, so it is '
+                "read before the source's aliases are known",
+            )
+        if canonical not in ALIAS_TARGETS:
+            raise reader.error(
+                name, f'"{alias}": the target must be one of {", ".join(ALIAS_TARGETS)}'
+            )
+        spelled[folded] = alias
+        aliases[folded] = canonical
+    return tuple(sorted(aliases.items()))
 
 
 def _hostname(reader: _EntryReader) -> str:
@@ -292,6 +381,9 @@ def _source(reader: _EntryReader) -> Source:
         offer=reader.text("offer"),
         source_key=_source_key(reader),
         active=reader.flag("active"),
+        require_key=reader.flag("require_key", default=False),
+        allowed_networks=_allowed_networks(reader),
+        field_aliases=_field_aliases(reader),
     )
 
 
@@ -307,7 +399,10 @@ def _mapping(reader: _EntryReader) -> HttpMapping:
 _MARKET_FIELDS = _Fields(required=("code", "name"), kept=("phone_region",))
 _VERTICAL_FIELDS = _Fields(required=("code", "name"))
 _OFFER_FIELDS = _Fields(required=("code", "name", "market", "vertical"), kept=("active",))
-_SOURCE_FIELDS = _Fields(required=("code", "name", "offer"), kept=("source_key", "active"))
+_SOURCE_FIELDS = _Fields(
+    required=("code", "name", "offer"),
+    kept=("source_key", "active", "require_key", "allowed_networks", "field_aliases"),
+)
 _MAPPING_FIELDS = _Fields(
     required=("source", "hostname"), kept=("active",), defaulted=("path_prefix",)
 )
@@ -390,13 +485,36 @@ def _rows(records: Iterable[Record]) -> list[dict[str, object]]:
     return [dataclasses.asdict(record) for record in records]
 
 
+def _source_row(source: Source) -> dict[str, object]:
+    """A source as a document entry; the intake fields only when the source uses them."""
+    row: dict[str, object] = {
+        "code": source.code,
+        "name": source.name,
+        "offer": source.offer,
+        "source_key": source.source_key,
+        "active": source.active,
+    }
+    if source.require_key:
+        row["require_key"] = True
+    if source.allowed_networks:
+        row["allowed_networks"] = list(source.allowed_networks)
+    if source.field_aliases:
+        row["field_aliases"] = dict(source.field_aliases)
+    return row
+
+
 def catalog_document(snapshot: CatalogSnapshot) -> dict[str, list[dict[str, object]]]:
-    """The stored catalog in the document format, every field explicit, ordered for diffs."""
+    """The stored catalog in the document format, ordered for diffs.
+
+    Every field is explicit except the intake fields of a source that does not use them
+    (`require_key`, `allowed_networks`, `field_aliases`), so a catalog that never used
+    them exports as it always did.
+    """
     return {
         "markets": _rows(sorted(snapshot.markets, key=lambda m: m.code)),
         "verticals": _rows(sorted(snapshot.verticals, key=lambda v: v.code)),
         "offers": _rows(sorted(snapshot.offers, key=lambda o: o.code)),
-        "sources": _rows(sorted(snapshot.sources, key=lambda s: s.code)),
+        "sources": [_source_row(s) for s in sorted(snapshot.sources, key=lambda s: s.code)],
         "mappings": _rows(sorted(snapshot.mappings, key=lambda m: m.identity)),
     }
 

@@ -3,7 +3,9 @@
 An ambiguity (one hostname and path prefix held by several live sources) makes every post
 there fail with 409 `ambiguous_source_mapping`: it is an error. The rest are warnings:
 mappings and sources that cannot take leads although they are marked active, and mappings
-that no request can match.
+that no request can match, sources whose key requirement or network and alias settings
+cannot work as stored, and sources that require their key but are also reached by a posting
+URL (the URL alone does not carry the key: the publisher must still send it).
 """
 
 from __future__ import annotations
@@ -12,8 +14,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
-from domain.catalog import LEADS_PATH, CatalogSnapshot, HttpMapping, is_postable_prefix
+from domain.aliases import ALIAS_TARGETS, is_usable_alias
+from domain.catalog import (
+    LEADS_PATH,
+    MIN_REQUIRED_KEY_LENGTH,
+    CatalogSnapshot,
+    HttpMapping,
+    Source,
+    is_postable_prefix,
+)
 from domain.classification import canonical_hostname, canonical_path_prefix
+from domain.client_address import NetworkError, canonical_network
 
 Severity = Literal["error", "warning"]
 
@@ -111,5 +122,70 @@ def check_catalog(snapshot: CatalogSnapshot) -> CatalogReport:
                 f"active source {source.code} belongs to inactive offer {source.offer}, "
                 "so it takes no leads",
             )
+    for source in snapshot.sources:
+        if source.active:
+            problems.extend(_intake_problems(source, snapshot.mappings))
     order = {"error": 0, "warning": 1}
     return CatalogReport(tuple(sorted(problems, key=lambda p: (order[p.severity], p.message))))
+
+
+def _intake_problems(source: Source, mappings: tuple[HttpMapping, ...]) -> list[CatalogProblem]:
+    """What keeps an active source's key, network or alias settings from working as meant."""
+    problems: list[CatalogProblem] = []
+    code = source.code
+    if source.require_key:
+        if source.source_key is None:
+            problems.append(
+                CatalogProblem(
+                    "warning",
+                    "required_key_missing",
+                    f"source {code} requires its key but has none, so every lead for it "
+                    "is refused: give it a source_key",
+                )
+            )
+        elif len(source.source_key) < MIN_REQUIRED_KEY_LENGTH:
+            problems.append(
+                CatalogProblem(
+                    "warning",
+                    "required_key_short",
+                    f"source {code} requires its key but the key is shorter than "
+                    f"{MIN_REQUIRED_KEY_LENGTH} characters, easy to guess: give it a longer one",
+                )
+            )
+        places = ", ".join(
+            f"{m.hostname}{m.path_prefix}"
+            for m in sorted(mappings, key=lambda m: m.identity)
+            if m.source == code and m.active
+        )
+        if places:
+            problems.append(
+                CatalogProblem(
+                    "warning",
+                    "required_key_on_mapping",
+                    f"source {code} requires its key and is mapped to {places}: posts there "
+                    "are refused unless they also send source_key in the body or query string",
+                )
+            )
+    for network in source.allowed_networks:
+        try:
+            canonical_network(network)
+        except NetworkError as error:
+            problems.append(
+                CatalogProblem(
+                    "warning",
+                    "unusable_network",
+                    f"source {code}: allowed network {error}; it matches no client",
+                )
+            )
+    for alias, target in source.field_aliases:
+        if is_usable_alias(alias, target):
+            continue
+        problems.append(
+            CatalogProblem(
+                "warning",
+                "unusable_field_alias",
+                f"source {code}: field alias {alias} → {target} is not a folded, unknown field "
+                f"name mapped to one of {', '.join(ALIAS_TARGETS)}, so it is ignored",
+            )
+        )
+    return problems

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Generic, Literal
 
 from domain.catalog import (
+    MIN_REQUIRED_KEY_LENGTH,
     CatalogDocument,
     CatalogError,
     CatalogSnapshot,
@@ -179,7 +180,31 @@ def plan_catalog(document: CatalogDocument, snapshot: CatalogSnapshot) -> Catalo
         ),
     )
     _check_unique_keys(document, plan, snapshot)
+    _check_required_keys(document, plan)
     return plan
+
+
+def _check_required_keys(document: CatalogDocument, plan: CatalogPlan) -> None:
+    """A source that requires its key must have one that cannot be guessed.
+
+    Checked on the merged state: `require_key` and `source_key` may each come from the
+    file or from what is stored.
+    """
+    for entry, change in zip(document.sources, plan.sources, strict=True):
+        source = change.record
+        if not source.require_key:
+            continue
+        if source.source_key is None:
+            problem = "this source has no source_key"
+        elif len(source.source_key) < MIN_REQUIRED_KEY_LENGTH:
+            problem = "its source_key is shorter"  # never echo the key, nor its length
+        else:
+            continue
+        raise CatalogError(
+            entry.label,
+            "require_key",
+            f"needs a source_key of at least {MIN_REQUIRED_KEY_LENGTH} characters: {problem}",
+        )
 
 
 def _check_unique_keys(

@@ -33,6 +33,22 @@ class InvalidSourceKey(LeadError):
     default_message = "source_key does not name an active source."
 
 
+class SourceKeyRequired(InvalidSourceKey):
+    """The source takes leads only with its own key, and the request carried none."""
+
+    default_message = "This source requires its source_key in every post."
+
+    def __init__(self, message: str | None = None, **details: object) -> None:
+        super().__init__(message, **{"reason": "required", **details})
+
+
+class ClientNotAllowed(LeadError):
+    """The client address is outside the source's allowed networks (never listed to it)."""
+
+    code = "client_not_allowed"
+    default_message = "This source does not accept leads from the address this request came from."
+
+
 class UnmappedSource(LeadError):
     code = "unmapped_source"
     default_message = "No source is mapped to the host and path this lead was posted to."

@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 
 from domain.classification import is_absent
 from domain.errors import IdempotencyDerivationFailed, InvalidIdempotencyKeyFormat
-from domain.submission import CONTACT_FIELDS
+from domain.fields import CONTACT_FIELDS, MAX_KEY_LENGTH
 
 LEAD_ID_NAMESPACE = uuid.UUID("475b17ed-23d3-5374-9bae-ea431261849e")
-MAX_KEY_LENGTH = 255
 DERIVED_KEY_PREFIX = "d1:"
 # Contact fields that enter the derived key as posted (trimmed); email and phone enter
 # in their normalized form instead.

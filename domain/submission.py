@@ -1,5 +1,7 @@
 """The posted fields of a lead turned into typed values (SPEC §6), before classification.
 
+Names, types and limits come from the field table in domain/fields.py.
+
 Selectors (`source_id`, `source_key`, `idempotency_key`) pass through raw: their errors
 carry their own codes and are decided by the classification and idempotency rules.
 """
@@ -11,31 +13,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from domain.errors import InvalidRequest
+from domain.fields import CONTACT_FIELDS, KNOWN_FIELDS, MAX_ATTRIBUTES, POSTED_FIELDS
 
-CONTACT_FIELDS: tuple[str, ...] = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "address",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-)
-KNOWN_FIELDS: tuple[str, ...] = (
-    "source_id",
-    "source_key",
-    "idempotency_key",
-    *CONTACT_FIELDS,
-    "is_test",
-)
-MAX_ATTRIBUTES = 100
+__all__ = [
+    "CONTACT_FIELDS",
+    "KNOWN_FIELDS",
+    "MAX_ATTRIBUTES",
+    "MAX_DEPTH",
+    "Submission",
+    "check_text",
+    "parse_submission",
+]
+
 MAX_DEPTH = 32
 
-_MAX_LENGTHS: Mapping[str, int] = {"email": 320, "phone": 64}
-_DEFAULT_MAX_LENGTH = 200
-_INTEGER_CONTACT_FIELDS = frozenset({"phone", "postal_code"})
+# Derived from the field table (domain/fields.py), never restated here; every contact
+# field has a limit (tests/unit/test_fields.py).
+_MAX_LENGTHS: Mapping[str, int] = {
+    f.name: f.limit for f in POSTED_FIELDS if f.role == "contact" and f.limit is not None
+}
+_INTEGER_CONTACT_FIELDS = frozenset(
+    f.name for f in POSTED_FIELDS if f.role == "contact" and f.type == "text_or_integer"
+)
 _KNOWN = frozenset(KNOWN_FIELDS)
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0", ""})
@@ -128,7 +127,7 @@ def _same_value(first: object, second: object) -> bool:
 def _contact_value(name: str, value: object) -> str | None:
     if value is None:
         return None
-    limit = _MAX_LENGTHS.get(name, _DEFAULT_MAX_LENGTH)
+    limit = _MAX_LENGTHS[name]
     if name in _INTEGER_CONTACT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
         # A decimal string has more than 0.3 digits per bit: skip str() of absurd integers.
         if value.bit_length() > 4 * limit:

@@ -1,17 +1,9 @@
-"""Handles the catalog commands, each in one transaction through a catalog unit of work."""
+"""Handles `ApplyCatalog` in one transaction through a catalog unit of work."""
 
 from __future__ import annotations
 
-from commands.catalog import (
-    ApplyCatalog,
-    CatalogApplied,
-    CatalogDocumentData,
-    CheckCatalog,
-    DescribeSource,
-    ExportCatalog,
-)
-from domain.catalog import SourceDescription, catalog_document, describe_source, parse_catalog
-from domain.catalog_check import CatalogReport, check_catalog
+from commands.catalog import ApplyCatalog, CatalogApplied
+from domain.catalog import parse_catalog
 from domain.catalog_plan import CatalogPlan, plan_catalog
 from handlers.catalog_ports import CatalogRepository, CatalogUnitOfWorkFactory
 
@@ -52,30 +44,3 @@ async def _write(catalog: CatalogRepository, plan: CatalogPlan) -> None:
     for mapping in plan.mappings:
         if mapping.action != "unchanged":
             await catalog.save_mapping(mapping.record, mapping.stored)
-
-
-class ExportCatalogHandler:
-    def __init__(self, uow_factory: CatalogUnitOfWorkFactory) -> None:
-        self._uow_factory = uow_factory
-
-    async def __call__(self, command: ExportCatalog) -> CatalogDocumentData:
-        async with self._uow_factory() as uow:
-            return catalog_document(await uow.catalog.snapshot())
-
-
-class CheckCatalogHandler:
-    def __init__(self, uow_factory: CatalogUnitOfWorkFactory) -> None:
-        self._uow_factory = uow_factory
-
-    async def __call__(self, command: CheckCatalog) -> CatalogReport:
-        async with self._uow_factory() as uow:
-            return check_catalog(await uow.catalog.snapshot())
-
-
-class DescribeSourceHandler:
-    def __init__(self, uow_factory: CatalogUnitOfWorkFactory) -> None:
-        self._uow_factory = uow_factory
-
-    async def __call__(self, command: DescribeSource) -> SourceDescription:
-        async with self._uow_factory() as uow:
-            return describe_source(await uow.catalog.snapshot(), command.code)

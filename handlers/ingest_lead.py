@@ -17,7 +17,6 @@ from domain.errors import InvalidSource, InvalidSourceKey, LeadError, UnmappedSo
 from domain.idempotency import derive_idempotency_key, lead_id_for
 from domain.normalization import normalize_email, normalize_phone
 from handlers.ports import NewLead, SourceBinding, UnitOfWork, UnitOfWorkFactory
-from queries.leads import LeadView
 
 # A replayed key whose row disappears between our insert and our read (deleted by an
 # operator) is retried this many times before giving up.
@@ -42,12 +41,12 @@ class IngestLeadHandler:
                 view = await uow.leads.add(lead)
                 if view is not None:
                     await uow.commit()
-                    return _result(view, replayed=False)
+                    return LeadIngested(view, replayed=False)
                 # A new statement: it sees the row a concurrent request just committed.
                 view = await uow.leads.get(source.source_id, lead.idempotency_key)
                 if view is not None:
                     await uow.commit()
-                    return _result(view, replayed=True)
+                    return LeadIngested(view, replayed=True)
         raise LeadVanished(f"lead {lead.lead_id} kept conflicting and vanishing")
 
 
@@ -124,18 +123,4 @@ def _new_lead(source: SourceBinding, command: IngestLead, origin: _Origin) -> Ne
         attributes=command.attributes,
         received_host=origin.hostname,
         received_path=origin.path,
-    )
-
-
-def _result(view: LeadView, *, replayed: bool) -> LeadIngested:
-    return LeadIngested(
-        lead_id=view.lead_id,
-        source_id=view.source_id,
-        offer_id=view.offer_id,
-        market_id=view.market_id,
-        vertical_id=view.vertical_id,
-        idempotency_key=view.idempotency_key,
-        idempotency_key_origin=view.idempotency_key_origin,
-        status=view.status,
-        replayed=replayed,
     )

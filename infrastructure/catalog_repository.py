@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.catalog import CatalogSnapshot, HttpMapping, Market, Offer, Source, Vertical
+from domain.client_address import NetworkError, canonical_network
 
 # Any constant of our own; `leads db upgrade` uses another one.
 CATALOG_LOCK_ID = 7235712349
@@ -29,7 +30,8 @@ SNAPSHOT = text(
                                 ORDER BY o.code), '[]')
          FROM offers o JOIN markets m USING (market_id) JOIN verticals v USING (vertical_id)),
       (SELECT coalesce(json_agg(json_build_array(s.code, s.name, o.code, s.source_key,
-                                                 s.is_active, s.source_id)
+                                                 s.is_active, s.source_id, s.require_key,
+                                                 s.allowed_networks, s.field_aliases)
                                 ORDER BY s.code), '[]')
          FROM sources s JOIN offers o USING (offer_id)),
       (SELECT coalesce(json_agg(json_build_array(s.code, mp.hostname, mp.path_prefix,
@@ -56,10 +58,15 @@ SAVE_OFFER = text(
 )
 RELEASE_SOURCE_KEYS = text("UPDATE sources SET source_key = NULL WHERE code = ANY(:codes)")
 SAVE_SOURCE = text(
-    "INSERT INTO sources (code, name, offer_id, source_key, is_active) VALUES (:code, :name, "
-    "(SELECT offer_id FROM offers WHERE code = :offer), :source_key, :active) "
+    "INSERT INTO sources (code, name, offer_id, source_key, is_active, require_key, "
+    "allowed_networks, field_aliases) VALUES (:code, :name, "
+    "(SELECT offer_id FROM offers WHERE code = :offer), :source_key, :active, :require_key, "
+    "CAST(CAST(:allowed_networks AS text[]) AS cidr[]), "
+    "CAST(CAST(:field_aliases AS text) AS jsonb)) "
     "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, offer_id = EXCLUDED.offer_id, "
-    "source_key = EXCLUDED.source_key, is_active = EXCLUDED.is_active"
+    "source_key = EXCLUDED.source_key, is_active = EXCLUDED.is_active, "
+    "require_key = EXCLUDED.require_key, allowed_networks = EXCLUDED.allowed_networks, "
+    "field_aliases = EXCLUDED.field_aliases"
 )
 INSERT_MAPPING = text(
     "INSERT INTO source_http_mappings (source_id, hostname, path_prefix, is_active) "
@@ -79,6 +86,29 @@ def _rows(value: Any) -> list[list[Any]]:
     return rows
 
 
+def _network(text: str) -> str:
+    # A row written with plain SQL may hold a network the catalog refuses (IPv4-mapped):
+    # keep its text, so export and check still work and `check` can name it.
+    try:
+        return canonical_network(text)
+    except NetworkError:
+        return text
+
+
+def _source(row: list[Any]) -> Source:
+    code, name, offer, source_key, active, _, require_key, networks, aliases = row
+    return Source(
+        code=code,
+        name=name,
+        offer=offer,
+        source_key=source_key,
+        active=active,
+        require_key=require_key,
+        allowed_networks=tuple(_network(network) for network in networks),
+        field_aliases=tuple(sorted((str(a), str(t)) for a, t in aliases.items())),
+    )
+
+
 class SqlCatalogRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -95,7 +125,7 @@ class SqlCatalogRepository:
             markets=tuple(Market(*row) for row in _rows(markets)),
             verticals=tuple(Vertical(*row) for row in _rows(verticals)),
             offers=tuple(Offer(*row) for row in _rows(offers)),
-            sources=tuple(Source(*row[:5]) for row in source_rows),
+            sources=tuple(_source(row) for row in source_rows),
             mappings=tuple(HttpMapping(*row) for row in _rows(mappings)),
             source_ids={row[0]: row[5] for row in source_rows},
         )
@@ -135,6 +165,9 @@ class SqlCatalogRepository:
                 "offer": source.offer,
                 "source_key": source.source_key,
                 "active": source.active,
+                "require_key": source.require_key,
+                "allowed_networks": list(source.allowed_networks),
+                "field_aliases": json.dumps(source.aliases, ensure_ascii=False),
             },
         )
 

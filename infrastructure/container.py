@@ -1,41 +1,51 @@
-"""The composition root: the only place that knows which handler serves which command.
+"""The composition root: the only place that knows which handler serves which command or query.
 
-Adding a command = a command class, a handler class, and one line in `HANDLERS`.
+Adding a command = a command class, a handler class, and one line in `HANDLERS`; a query
+likewise, in `QUERY_HANDLERS`. Commands change state through the bus; queries only read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import punq
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commands.base import Command
-from commands.catalog import ApplyCatalog, CheckCatalog, DescribeSource, ExportCatalog
-from commands.check_readiness import CheckReadiness
+from commands.catalog import ApplyCatalog
 from commands.ingest_lead import IngestLead
 from handlers.bus import CommandBus
-from handlers.catalog import (
-    ApplyCatalogHandler,
-    CheckCatalogHandler,
-    DescribeSourceHandler,
-    ExportCatalogHandler,
-)
+from handlers.catalog import ApplyCatalogHandler
 from handlers.catalog_ports import CatalogUnitOfWorkFactory
-from handlers.check_readiness import CheckReadinessHandler, SchemaProbe
 from handlers.ingest_lead import IngestLeadHandler
 from handlers.ports import UnitOfWorkFactory
+from infrastructure.catalog_reader import SqlCatalogReader
 from infrastructure.catalog_unit_of_work import SqlCatalogUnitOfWorkFactory
 from infrastructure.engine import create_engine
 from infrastructure.migrate import AlembicSchemaProbe
 from infrastructure.settings import Settings
 from infrastructure.unit_of_work import DriverUnitOfWorkFactory
+from queries.base import Query, QueryDispatcher
+from queries.catalog import (
+    CatalogReader,
+    CheckCatalog,
+    CheckCatalogHandler,
+    DescribeSource,
+    DescribeSourceHandler,
+    ExportCatalog,
+    ExportCatalogHandler,
+)
+from queries.readiness import CheckReadiness, CheckReadinessHandler, SchemaProbe
+
+R = TypeVar("R")
 
 HANDLERS: dict[type[Command[Any]], type[Any]] = {
     IngestLead: IngestLeadHandler,
-    CheckReadiness: CheckReadinessHandler,
     ApplyCatalog: ApplyCatalogHandler,
+}
+QUERY_HANDLERS: dict[type[Query[Any]], type[Any]] = {
+    CheckReadiness: CheckReadinessHandler,
     ExportCatalog: ExportCatalogHandler,
     CheckCatalog: CheckCatalogHandler,
     DescribeSource: DescribeSourceHandler,
@@ -48,6 +58,11 @@ class Application:
 
     engine: AsyncEngine
     bus: CommandBus
+    queries: QueryDispatcher
+
+    async def query(self, query: Query[R]) -> R:
+        """Answer a read-only query (no command bus, no unit of work)."""
+        return await self.queries.ask(query)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -63,8 +78,9 @@ def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     container.register(UnitOfWorkFactory, instance=uow_factory)
     container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))
-    for handler_type in HANDLERS.values():
-        # Transient here: the bus resolves each handler once and keeps it.
+    container.register(CatalogReader, instance=SqlCatalogReader(engine))
+    for handler_type in (*HANDLERS.values(), *QUERY_HANDLERS.values()):
+        # Transient here: the bus and the query dispatcher each keep the one they resolve.
         container.register(handler_type)
     return container
 
@@ -75,4 +91,6 @@ def bootstrap(settings: Settings | None = None) -> Application:
     engine = create_engine(settings)
     container = build_container(settings, engine)
     bus = CommandBus(HANDLERS, container.resolve)
-    return Application(engine=engine, bus=bus)
+    # Built now (they connect to nothing): punq fails at resolve time, so at startup.
+    queries = QueryDispatcher({q: container.resolve(h) for q, h in QUERY_HANDLERS.items()})
+    return Application(engine=engine, bus=bus, queries=queries)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from domain.client_address import Network, NetworkError, parse_network
+
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/leads"
 
 
@@ -62,6 +64,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    parts = [part for part in env.get(name, "").split(",") if part.strip()]
+    try:
+        return tuple(parse_network(part) for part in parts)
+    except NetworkError as error:
+        raise SettingsError(
+            f"{name} must be comma-separated networks such as 10.0.0.0/8,2001:db8::/32: {error}"
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -71,6 +83,8 @@ class Settings:
     trust_forwarded_host: bool = False
     db_statement_cache: bool = True
     log_level: str = "INFO"
+    # Proxies whose X-Forwarded-For is believed when finding a lead's client address.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def async_database_url(self) -> str:
@@ -89,4 +103,5 @@ class Settings:
             trust_forwarded_host=_bool(env, "LEADS_TRUST_FORWARDED_HOST", False),
             db_statement_cache=_bool(env, "LEADS_DB_STATEMENT_CACHE", True),
             log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+            trusted_proxies=_networks(env, "LEADS_TRUSTED_PROXIES"),
         )

@@ -1,31 +1,23 @@
-"""Read side for leads: the current state of one lead, as a small immutable view."""
+"""Read side for leads: the current state of one lead, as a small immutable view.
+
+The columns read are derived from `domain.lead.LeadView`, the one definition of the shape.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
-from uuid import UUID
 
-LEAD_VIEW_COLUMNS = (
-    "lead_id, source_id, offer_id, market_id, vertical_id, "
-    "idempotency_key, idempotency_key_origin, status"
-)
+from domain.lead import LEAD_VIEW_FIELDS, KeyOrigin, LeadView
 
+__all__ = [
+    "LEAD_BY_IDEMPOTENCY_KEY",
+    "LEAD_VIEW_COLUMNS",
+    "KeyOrigin",
+    "LeadView",
+    "get_lead_by_idempotency_key",
+]
 
-@dataclass(frozen=True, slots=True)
-class LeadView:
-    lead_id: UUID
-    source_id: int
-    offer_id: int
-    market_id: int
-    vertical_id: int
-    idempotency_key: str
-    idempotency_key_origin: str
-    status: str
-
-    @classmethod
-    def from_row(cls, row: Any) -> LeadView:
-        return cls(*row)
+LEAD_VIEW_COLUMNS = ", ".join(LEAD_VIEW_FIELDS)
 
 
 class RowReader(Protocol):

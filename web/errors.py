@@ -25,6 +25,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "invalid_request": 400,
     "invalid_source": 400,
     "invalid_source_key": 400,
+    "client_not_allowed": 403,
     "unmapped_source": 400,
     "ambiguous_source_mapping": 409,
     "invalid_idempotency_key_format": 400,

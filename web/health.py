@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from commands.check_readiness import CheckReadiness
 from domain.errors import ServiceUnavailable
+from queries.readiness import CheckReadiness
 from web.errors import error_response, report_unavailable
 from web.openapi import RESPONSES
 
@@ -27,7 +27,7 @@ async def healthz() -> Response:
 )
 async def readyz(request: Request) -> Response:
     try:
-        readiness = await request.app.state.bus.execute(CheckReadiness())
+        readiness = await request.app.state.application.query(CheckReadiness())
     except ServiceUnavailable as error:
         problem = report_unavailable(request, error)
         if problem is None:

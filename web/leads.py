@@ -12,9 +12,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from commands.ingest_lead import IngestLead, LeadIngested
-from domain.classification import parse_source_id
-from domain.idempotency import parse_idempotency_header, reconcile_client_key
-from domain.submission import parse_submission
 from web.body import read_fields
 from web.metrics import ingest_failed, ingest_succeeded
 from web.request_checks import check_request_origin
@@ -55,36 +52,13 @@ def _origin(request: Request) -> tuple[str | None, str]:
 
 
 async def build_command(request: Request) -> IngestLead:
-    settings = request.app.state.settings
-    submission = parse_submission(await read_fields(request, settings.max_body_bytes))
-    header_key = parse_idempotency_header(request.headers.getlist("idempotency-key"))
+    fields = await read_fields(request, request.app.state.settings.max_body_bytes)
     host, path = _origin(request)
-    return IngestLead(
-        source_id=parse_source_id(submission.source_id),
-        source_key=submission.source_key,
-        client_idempotency_key=reconcile_client_key(header_key, submission.idempotency_key),
-        contact=submission.contact,
-        is_test=submission.is_test,
-        attributes=submission.attributes,
-        host=host,
-        path=path,
-    )
+    return IngestLead.from_posted(fields, request.headers.getlist("idempotency-key"), host, path)
 
 
 def lead_response(lead: LeadIngested) -> Response:
-    body = orjson.dumps(
-        {
-            "lead_id": str(lead.lead_id),
-            "source_id": lead.source_id,
-            "offer_id": lead.offer_id,
-            "market_id": lead.market_id,
-            "vertical_id": lead.vertical_id,
-            "idempotency_key": lead.idempotency_key,
-            "idempotency_key_origin": lead.idempotency_key_origin,
-            "status": lead.status,
-            "replayed": lead.replayed,
-        }
-    )
+    body = orjson.dumps(lead.as_json())
     if lead.replayed:
         return Response(
             body,

@@ -1,56 +1,56 @@
 """The OpenAPI description of `POST /api/leads`: the real contract, both body types, all errors.
 
-The route reads the body itself (bounded, JSON or form), so the schema is declared here
-rather than inferred from a Pydantic parameter.
+The route reads the body itself (bounded, JSON or form), so the schema is not inferred from
+a Pydantic parameter: the request schema is derived from the field table (domain/fields.py)
+and the response schema from the result dataclasses (`LeadIngested`, `LeadView`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields, is_dataclass
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+from uuid import UUID
 
-_TEXT = {"type": ["string", "null"]}
+from commands.ingest_lead import LeadIngested
+from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, PostedField
+
 # What Python's str.strip() removes, so that the schema accepts exactly what the server does.
 _SPACE = (
     r"[\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
 _IS_TEST_TEXT = rf"^{_SPACE}*(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[01])?{_SPACE}*$"
-_LEAD_FIELDS: dict[str, Any] = {
-    "source_id": {
-        "description": "Numeric id of the source (highest priority selector).",
-        "oneOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}],
-    },
-    "source_key": {"description": "The source's key (second priority selector).", **_TEXT},
-    "idempotency_key": {
-        "description": "1-255 printable ASCII characters; derived from the contact if absent.",
-        **_TEXT,
-    },
-    "email": {**_TEXT, "maxLength": 320},
-    "phone": {
-        "oneOf": [{"type": "string", "maxLength": 64}, {"type": "integer"}, {"type": "null"}]
-    },
-    "first_name": {**_TEXT, "maxLength": 200},
-    "last_name": {**_TEXT, "maxLength": 200},
-    "address": {**_TEXT, "maxLength": 200},
-    "city": {**_TEXT, "maxLength": 200},
-    "region": {**_TEXT, "maxLength": 200},
-    "postal_code": {
-        "oneOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}, {"type": "null"}]
-    },
-    "country": {**_TEXT, "maxLength": 200},
-    "is_test": {
-        "description": "true/false, 1/0 (number or string; strings in any case, trimmed; "
-        "an empty string is false).",
-        "oneOf": [
+
+
+def _text(limit: int | None) -> dict[str, Any]:
+    return {"type": "string"} if limit is None else {"type": "string", "maxLength": limit}
+
+
+def _field_schema(field: PostedField) -> dict[str, Any]:
+    """The JSON Schema of one row of the field table (domain/fields.py)."""
+    schema: dict[str, Any] = {"description": field.notes} if field.notes else {}
+    if field.type == "source_id":
+        schema["oneOf"] = [{"type": "integer"}, {"type": "string"}, {"type": "null"}]
+    elif field.type == "text":
+        schema["type"] = ["string", "null"]
+        if field.limit is not None:
+            schema["maxLength"] = field.limit
+    elif field.type == "text_or_integer":
+        schema["oneOf"] = [_text(field.limit), {"type": "integer"}, {"type": "null"}]
+    else:  # flag
+        schema["oneOf"] = [
             {"type": "boolean"},
             {"type": "integer", "enum": [0, 1]},
             {"type": "string", "pattern": _IS_TEST_TEXT},
             {"type": "null"},
-        ],
-    },
-}
+        ]
+    return schema
+
+
+_LEAD_FIELDS: dict[str, Any] = {field.name: _field_schema(field) for field in POSTED_FIELDS}
 LEAD_REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "A lead. Any other top-level field is stored as posted in `attributes`.",
+    "description": "A lead. Any other top-level field is stored as posted in `attributes` "
+    f"(at most {MAX_ATTRIBUTES}).",
     "properties": _LEAD_FIELDS,
     "additionalProperties": True,
 }
@@ -59,31 +59,41 @@ LEAD_FORM_SCHEMA: dict[str, Any] = {
     "properties": {name: {"type": "string"} for name in _LEAD_FIELDS},
     "additionalProperties": {"type": "string"},
 }
-LEAD_RESPONSE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "lead_id",
-        "source_id",
-        "offer_id",
-        "market_id",
-        "vertical_id",
-        "idempotency_key",
-        "idempotency_key_origin",
-        "status",
-        "replayed",
-    ],
-    "properties": {
-        "lead_id": {"type": "string", "format": "uuid"},
-        "source_id": {"type": "integer"},
-        "offer_id": {"type": "integer"},
-        "market_id": {"type": "integer"},
-        "vertical_id": {"type": "integer"},
-        "idempotency_key": {"type": "string"},
-        "idempotency_key_origin": {"type": "string", "enum": ["client", "derived"]},
-        "status": {"type": "string"},
-        "replayed": {"type": "boolean"},
-    },
+# JSON Schema of the Python types a result dataclass holds.
+_JSON_TYPES: dict[object, dict[str, Any]] = {
+    UUID: {"type": "string", "format": "uuid"},
+    int: {"type": "integer"},
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
 }
+
+
+def _json_type(annotation: object) -> dict[str, Any]:
+    if get_origin(annotation) is Literal:
+        return {"type": "string", "enum": list(get_args(annotation))}
+    return dict(_JSON_TYPES[annotation])
+
+
+def _properties(result_type: type[Any]) -> dict[str, Any]:
+    """The JSON members of a result dataclass; a dataclass member is inlined, as `as_json`
+    renders it (`LeadIngested` = the `LeadView` fields, then `replayed`)."""
+    hints = get_type_hints(result_type)
+    properties: dict[str, Any] = {}
+    for field in fields(result_type):
+        annotation = hints[field.name]
+        if isinstance(annotation, type) and is_dataclass(annotation):
+            properties.update(_properties(annotation))
+        else:
+            properties[field.name] = _json_type(annotation)
+    return properties
+
+
+def result_schema(result_type: type[Any]) -> dict[str, Any]:
+    properties = _properties(result_type)
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+LEAD_RESPONSE_SCHEMA = result_schema(LeadIngested)
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from infrastructure.container import HANDLERS, bootstrap
+from infrastructure.container import HANDLERS, QUERY_HANDLERS, bootstrap
 from infrastructure.settings import Settings
 from web.app import create_app
 
@@ -19,6 +19,17 @@ def test_every_registered_handler_resolves(settings: Settings) -> None:
             handler = application.bus.handler_for(command_type)
             assert isinstance(handler, handler_type)
             assert callable(handler)
+    finally:
+        asyncio.run(application.close())
+
+
+def test_every_registered_query_handler_resolves(settings: Settings) -> None:
+    application = bootstrap(settings)
+    try:
+        for query_type, handler_type in QUERY_HANDLERS.items():
+            assert isinstance(application.queries.handler_for(query_type), handler_type)
+        # Reads never go through the command bus.
+        assert not set(QUERY_HANDLERS) & set(HANDLERS)
     finally:
         asyncio.run(application.close())
 

@@ -1,4 +1,5 @@
-"""Catalog commands through the real bus and PostgreSQL: apply, export, describe.
+"""Catalog commands (apply, through the real bus) and queries (export, check, describe) on
+PostgreSQL.
 
 Every test uses codes, keys and hostnames of its own; `check` and whole-catalog round trips
 run on databases of their own (the shared one holds other tests' deliberate ambiguities).
@@ -18,22 +19,28 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commands.catalog import ApplyCatalog, CheckCatalog, DescribeSource, ExportCatalog
+from commands.catalog import ApplyCatalog
 from domain.catalog import CatalogEntryNotFound, CatalogError
 from handlers.bus import CommandBus
 from infrastructure import migrate
 from infrastructure.catalog_repository import SqlCatalogRepository
-from infrastructure.container import bootstrap
+from infrastructure.container import Application, bootstrap
 from infrastructure.settings import Settings
+from queries.catalog import CheckCatalog, DescribeSource, ExportCatalog
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml"
 
 
 @pytest.fixture
-async def bus(settings: Settings) -> AsyncIterator[CommandBus]:
+async def application(settings: Settings) -> AsyncIterator[Application]:
     application = bootstrap(settings)
-    yield application.bus
+    yield application
     await application.close()
+
+
+@pytest.fixture
+def bus(application: Application) -> CommandBus:
+    return application.bus
 
 
 def catalog_document(tag: str, **overrides: Any) -> dict[str, Any]:
@@ -238,17 +245,17 @@ async def test_a_dry_run_plans_and_writes_nothing(bus: CommandBus, engine: Async
     assert await rows(engine, t) == before
 
 
-async def test_describe_source(bus: CommandBus) -> None:
+async def test_describe_source(application: Application) -> None:
     t = tag()
-    await bus.execute(ApplyCatalog(catalog_document(t)))
-    description = await bus.execute(DescribeSource(f"acme-{t}"))
+    await application.bus.execute(ApplyCatalog(catalog_document(t)))
+    description = await application.query(DescribeSource(f"acme-{t}"))
     assert description.source.source_key == f"acme-{t}"
     assert description.market.phone_region == "US"
     assert [m.hostname + m.path_prefix for m in description.mappings] == [
         f"leads-{t}.example.com/api/leads/acme"
     ]
     with pytest.raises(CatalogEntryNotFound):
-        await bus.execute(DescribeSource(f"nobody-{t}"))
+        await application.query(DescribeSource(f"nobody-{t}"))
 
 
 def test_export_then_apply_is_a_no_op_on_a_database_of_its_own(new_database) -> None:  # type: ignore[no-untyped-def]
@@ -261,17 +268,17 @@ async def _export_round_trip(settings: Settings) -> None:
     application = bootstrap(settings)
     try:
         bus = application.bus
-        assert await bus.execute(ExportCatalog()) == {
+        assert await application.query(ExportCatalog()) == {
             "markets": [], "verticals": [], "offers": [], "sources": [], "mappings": []
         }  # fmt: skip
         await bus.execute(ApplyCatalog(yaml.safe_load(EXAMPLE.read_text("utf-8"))))
         await bus.execute(ApplyCatalog(catalog_document(tag())))
-        exported = await bus.execute(ExportCatalog())
+        exported = await application.query(ExportCatalog())
         # Through YAML text, as `leads catalog export > file; leads catalog apply file` does.
         reloaded = yaml.safe_load(yaml.safe_dump(exported, sort_keys=False))
         applied = await bus.execute(ApplyCatalog(reloaded))
         assert applied.plan.count("unchanged") == len(applied.plan.changes) == 23
-        assert await bus.execute(ExportCatalog()) == exported
-        assert not (await bus.execute(CheckCatalog())).problems
+        assert await application.query(ExportCatalog()) == exported
+        assert not (await application.query(CheckCatalog())).problems
     finally:
         await application.close()

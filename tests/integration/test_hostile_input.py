@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.errors import InvalidRequest
+from domain.posted import parse_json
 from domain.submission import parse_submission
 from handlers.ingest_lead import IngestLeadHandler
 from infrastructure import migrate
@@ -38,7 +39,6 @@ from infrastructure.settings import to_asyncpg_url
 from tests.faults.harness import Service, running_service
 from tests.support import Catalog, CatalogSource
 from web.app import create_app
-from web.body import parse_json
 from web.errors import ERROR_ID_HEADER, STATUS_BY_CODE
 
 MAX_BODY_BYTES = 65536

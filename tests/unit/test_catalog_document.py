@@ -92,7 +92,13 @@ def test_omitted_optional_fields_are_recorded_and_defaulted() -> None:
     parsed = parse_catalog(raw)
     assert parsed.markets[0].omitted == {"phone_region"}
     assert parsed.markets[0].record.phone_region is None
-    assert parsed.sources[0].omitted == {"source_key", "active"}
+    assert parsed.sources[0].omitted == {
+        "source_key",
+        "active",
+        "require_key",
+        "allowed_networks",
+        "field_aliases",
+    }
     assert parsed.sources[0].record == Source("acme", "Acme", "us-solar", None, True)
     # path_prefix is part of a mapping's identity: left out (or null), it is "/".
     assert parsed.mappings[0].omitted == {"active"}

@@ -1,10 +1,24 @@
-"""Handles `CheckReadiness`: compares the database's schema revision with the code's."""
+"""`CheckReadiness`: can the service take leads now (database reachable, schema current)?"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
-from commands.check_readiness import CheckReadiness, Readiness
+from queries.base import Query
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    reason: str
+    schema_revision: str | None
+    expected_revision: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReadiness(Query[Readiness]):
+    pass
 
 
 class SchemaProbe(Protocol):
@@ -16,10 +30,12 @@ class SchemaProbe(Protocol):
 
 
 class CheckReadinessHandler:
+    """Compares the database's schema revision with the code's."""
+
     def __init__(self, probe: SchemaProbe) -> None:
         self._probe = probe
 
-    async def __call__(self, command: CheckReadiness) -> Readiness:
+    async def __call__(self, query: CheckReadiness) -> Readiness:
         expected = self._probe.expected_revision
         current = await self._probe.current_revision()
         if current == expected:

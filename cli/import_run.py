@@ -1,0 +1,342 @@
+"""Runs a lead file's rows as `IngestLead` commands, a bounded number in flight.
+
+Rows are read only as workers become free (a bounded queue), so memory does not grow with the
+file; standard input is read on a thread of its own, so a slow producer never stalls the
+commands in flight. A row the database cannot take now (`service_unavailable`) is retried
+with exponential backoff; once the database has been away for the whole deadline the run
+stops, and `DatabaseGone` says up to which line every row is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from cli.import_files import BadRow, Row
+from commands.ingest_lead import IngestLead, LeadIngested
+from domain.errors import LeadError, ServiceUnavailable, UnmappedSource
+from infrastructure.database_problems import diagnose
+
+logger = logging.getLogger("leads.import")
+
+RESULT_COLUMNS = (
+    "line",
+    "outcome",
+    "lead_id",
+    "source_id",
+    "idempotency_key",
+    "error_code",
+    "error_message",
+)
+# Rows read from a stream on the reading thread and not yet taken by the loop, at most.
+ROWS_AHEAD = 2
+NO_SOURCE_MESSAGE = (
+    "The row names no source: give it a source_id or source_key column, "
+    "or pass --source-id or --source-key."
+)
+
+Execute = Callable[[IngestLead], Awaitable[LeadIngested]]
+ToCommand = Callable[[Mapping[str, object]], IngestLead]
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """One line of the results file."""
+
+    line: int
+    outcome: str  # created | replayed | rejected
+    lead_id: str = ""
+    source_id: str = ""
+    idempotency_key: str = ""
+    error_code: str = ""
+    error_message: str = ""
+
+    def cells(self) -> tuple[str | int, ...]:
+        return (
+            self.line,
+            self.outcome,
+            self.lead_id,
+            self.source_id,
+            self.idempotency_key,
+            self.error_code,
+            self.error_message,
+        )
+
+
+def ingested(line: int, result: LeadIngested) -> RowResult:
+    lead = result.lead
+    return RowResult(
+        line,
+        "replayed" if result.replayed else "created",
+        lead_id=str(lead.lead_id),
+        source_id=str(lead.source_id),
+        idempotency_key=lead.idempotency_key,
+    )
+
+
+def rejected(line: int, error: LeadError) -> RowResult:
+    return RowResult(line, "rejected", error_code=error.code, error_message=error_message(error))
+
+
+def error_message(error: LeadError) -> str:
+    """The error's message and its details, on one line (details never hold a source key)."""
+    if isinstance(error, UnmappedSource):
+        # An imported row has no Host or path to map: it names a source or it has none.
+        return NO_SOURCE_MESSAGE
+    details = ", ".join(f"{name}={_detail(value)}" for name, value in error.details.items())
+    return f"{error.message} ({details})" if details else error.message
+
+
+def _detail(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+@dataclass
+class Tally:
+    rows: int = 0
+    created: int = 0
+    replayed: int = 0
+    rejected: int = 0
+
+    def add(self, result: RowResult) -> None:
+        self.rows += 1
+        if result.outcome == "created":
+            self.created += 1
+        elif result.outcome == "replayed":
+            self.replayed += 1
+        else:
+            self.rejected += 1
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for rows the database cannot take now, and how long an outage may last."""
+
+    deadline_s: float
+    first_delay_s: float = 0.05
+    max_delay_s: float = 2.0
+
+
+class DatabaseGone(Exception):
+    """The database stayed unavailable past the deadline; rows up to `done_through` are done."""
+
+    def __init__(self, done_through: int, waited_s: float, error: BaseException) -> None:
+        super().__init__(f"the database has been unavailable for {waited_s:.1f} s")
+        self.done_through = done_through
+        self.waited_s = waited_s
+        self.error = error
+
+
+class _GaveUp(Exception):
+    pass
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when the database cannot take the row now, rather than the row being wrong."""
+    return isinstance(error, ServiceUnavailable) or (
+        not isinstance(error, LeadError) and diagnose(error) is not None
+    )
+
+
+class ImportRun:
+    """One run over the rows; `on_result` gets each row's result as it completes."""
+
+    def __init__(
+        self,
+        execute: Execute,
+        to_command: ToCommand,
+        on_result: Callable[[RowResult], None],
+        *,
+        concurrency: int,
+        retry: RetryPolicy,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._execute = execute
+        self._to_command = to_command
+        self._on_result = on_result
+        self._concurrency = concurrency
+        self._retry = retry
+        self._clock = clock
+        self.tally = Tally()
+        # Lines handed to a worker and not finished, in line order (dicts keep insertion order).
+        self._pending: dict[int, None] = {}
+        self._last_dispatched = 0
+        self._outage_since: float | None = None
+        self._gave_up: tuple[float, BaseException] | None = None
+        self._read_error: BaseException | None = None
+        self._work_queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(concurrency)
+
+    async def run(self, rows: Iterator[Row | BadRow], *, stream: bool = False) -> Tally:
+        """Runs every row; raises DatabaseGone, or what reading the file raised.
+
+        A file is read on the event loop's thread (page-cache reads do not block). A
+        `stream` (standard input, a pipe) may block for as long as its producer likes, so it
+        is read on a thread of its own, and each row is handed over as soon as it is read.
+        """
+        work = self._work_queue
+        source = _read_on_thread(rows) if stream else _read_inline(rows)
+        feeder = asyncio.create_task(self._feed(source, work))
+        try:
+            await asyncio.gather(*(self._work(work) for _ in range(self._concurrency)))
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+        if self._gave_up is not None:
+            waited, error = self._gave_up
+            raise DatabaseGone(self.done_through(), waited, error)
+        if self._read_error is not None:
+            raise self._read_error
+        return self.tally
+
+    def done_through(self) -> int:
+        """The last line up to which every row is finished."""
+        if self._pending:
+            return next(iter(self._pending)) - 1
+        return self._last_dispatched
+
+    @property
+    def _stopping(self) -> bool:
+        return self._gave_up is not None
+
+    def _wake_idle_workers(self) -> None:
+        # A worker waiting for a row that a stream may never send stops on any item; the
+        # queue is empty whenever one waits, so these reach every waiting worker.
+        with contextlib.suppress(asyncio.QueueFull):
+            for _ in range(self._concurrency):
+                self._work_queue.put_nowait(None)
+
+    async def _feed(
+        self,
+        rows: AsyncGenerator[Row | BadRow, None],
+        work: asyncio.Queue[Row | BadRow | None],
+    ) -> None:
+        async with contextlib.aclosing(rows):
+            try:
+                async for row in rows:
+                    if self._stopping:
+                        break
+                    self._pending[row.line] = None
+                    self._last_dispatched = row.line
+                    await work.put(row)
+            except Exception as error:  # the file could not be read further
+                self._read_error = error
+        for _ in range(self._concurrency):
+            await work.put(None)
+
+    async def _work(self, work: asyncio.Queue[Row | BadRow | None]) -> None:
+        while (row := await work.get()) is not None and not self._stopping:
+            try:
+                result = await self._result(row)
+            except _GaveUp:
+                return
+            del self._pending[row.line]
+            self.tally.add(result)
+            self._on_result(result)
+
+    async def _result(self, row: Row | BadRow) -> RowResult:
+        if isinstance(row, BadRow):
+            return rejected(row.line, row.error)
+        try:
+            lead = await self._execute_retrying(self._to_command(row.fields))
+        except LeadError as error:
+            return rejected(row.line, error)
+        except _GaveUp:
+            raise
+        except Exception as error:
+            logger.exception("line %d: unexpected error", row.line)
+            return RowResult(
+                row.line,
+                "rejected",
+                error_code="internal_error",
+                error_message=f"Unexpected error ({type(error).__name__}); see the log.",
+            )
+        return ingested(row.line, lead)
+
+    async def _execute_retrying(self, command: IngestLead) -> LeadIngested:
+        delay = self._retry.first_delay_s
+        while True:
+            try:
+                lead = await self._execute(command)
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                now = self._clock()
+                if self._outage_since is None:
+                    self._outage_since = now
+                waited = now - self._outage_since
+                remaining = self._retry.deadline_s - waited
+                if remaining <= 0 or self._stopping:
+                    if self._gave_up is None:
+                        self._gave_up = (waited, error)
+                        self._wake_idle_workers()
+                    raise _GaveUp() from error
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, self._retry.max_delay_s)
+            else:
+                self._outage_since = None
+                return lead
+
+
+async def _read_inline(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | BadRow, None]:
+    for row in rows:
+        yield row
+
+
+async def _read_on_thread(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | BadRow, None]:
+    """`rows` read on a thread of their own, each handed over as soon as it is read; the
+    thread waits while ROWS_AHEAD are not taken (it must not spend the GIL reading ahead)."""
+    loop = asyncio.get_running_loop()
+    handed: asyncio.Queue[Row | BadRow | BaseException | None] = asyncio.Queue()
+    room = threading.BoundedSemaphore(ROWS_AHEAD)
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=_read_ahead,
+        args=(rows, loop, handed, room, stop),
+        name="leads-import-reader",
+        daemon=True,  # a read blocked on standard input must not keep the process alive
+    )
+    reader.start()
+    try:
+        while (row := await handed.get()) is not None:
+            room.release()
+            if isinstance(row, BaseException):
+                raise row
+            yield row
+    finally:
+        stop.set()
+
+
+def _read_ahead(
+    rows: Iterator[Row | BadRow],
+    loop: asyncio.AbstractEventLoop,
+    handed: asyncio.Queue[Row | BadRow | BaseException | None],
+    room: threading.BoundedSemaphore,
+    stop: threading.Event,
+) -> None:
+    """The reading thread: every row, then None (the end) or the error that ended reading."""
+
+    def hand_over(item: Row | BadRow | BaseException | None) -> bool:
+        while not room.acquire(timeout=0.2):
+            if stop.is_set():
+                return False
+        try:
+            loop.call_soon_threadsafe(handed.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the run is over
+            return False
+        return True
+
+    try:
+        for row in rows:
+            if not hand_over(row):
+                return
+    except Exception as error:  # unreadable: the run reports it
+        hand_over(error)
+        return
+    hand_over(None)

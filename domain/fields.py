@@ -1,0 +1,68 @@
+"""The posted-field contract (SPEC §6) as one table.
+
+Validation (domain/submission.py, domain/idempotency.py), the OpenAPI request schema
+(web/openapi.py) and the publisher instructions (`leads catalog docs`) are derived from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+# What a field accepts:
+#   source_id        a JSON integer or a string of ASCII digits
+#   text             a string
+#   text_or_integer  a string, or a JSON integer (stored as its decimal string)
+#   flag             a JSON boolean, 0/1, or the strings true/false/1/0 (any case, trimmed)
+# Every field also accepts null, and blank text counts as absent.
+FieldType = Literal["source_id", "text", "text_or_integer", "flag"]
+# What a field is for: choosing the source, the client's idempotency key, the contact
+# (stored raw and normalized), or the test marker.
+FieldRole = Literal["selector", "key", "contact", "flag"]
+
+MAX_KEY_LENGTH = 255
+MAX_ATTRIBUTES = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PostedField:
+    """One known field. `limit` is the most characters a posted value may have (None: no
+    length rule of its own); `notes` is what a publisher needs to know beyond type and limit."""
+
+    name: str
+    type: FieldType
+    role: FieldRole
+    limit: int | None = None
+    notes: str = ""
+
+
+POSTED_FIELDS: tuple[PostedField, ...] = (
+    PostedField("source_id", "source_id", "selector", notes="selects the source (first priority)"),
+    PostedField("source_key", "text", "selector", notes="selects the source (second priority)"),
+    PostedField(
+        "idempotency_key",
+        "text",
+        "key",
+        notes=f"1-{MAX_KEY_LENGTH} printable ASCII characters, trimmed; else one is derived",
+    ),
+    PostedField("email", "text", "contact", 320),
+    PostedField("phone", "text_or_integer", "contact", 64),
+    PostedField("first_name", "text", "contact", 200),
+    PostedField("last_name", "text", "contact", 200),
+    PostedField("address", "text", "contact", 200),
+    PostedField("city", "text", "contact", 200),
+    PostedField("region", "text", "contact", 200),
+    PostedField("postal_code", "text_or_integer", "contact", 200),
+    PostedField("country", "text", "contact", 200),
+    PostedField(
+        "is_test",
+        "flag",
+        "flag",
+        notes="marks a test lead (text in any case, trimmed; blank is false)",
+    ),
+)
+
+FIELDS_BY_NAME: Mapping[str, PostedField] = {field.name: field for field in POSTED_FIELDS}
+KNOWN_FIELDS: tuple[str, ...] = tuple(field.name for field in POSTED_FIELDS)
+CONTACT_FIELDS: tuple[str, ...] = tuple(f.name for f in POSTED_FIELDS if f.role == "contact")

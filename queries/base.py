@@ -1,0 +1,45 @@
+"""Queries: read-only questions, answered without the command bus or a unit of work.
+
+A query is a frozen dataclass naming the view it returns (`Query[R]`); its handler is a small
+class whose constructor takes the reader port it needs, wired by the composition root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+Q_contra = TypeVar("Q_contra", contravariant=True)
+
+
+class Query(Generic[R_co]):
+    """Marker base: subclasses are frozen dataclasses named as questions (`CheckCatalog`)."""
+
+    __slots__ = ()
+
+
+class QueryHandler(Protocol[Q_contra, R_co]):
+    def __call__(self, query: Q_contra, /) -> Awaitable[R_co]: ...
+
+
+class UnknownQuery(LookupError):
+    pass
+
+
+class QueryDispatcher:
+    """Answers a query with the handler registered for its exact type."""
+
+    def __init__(self, handlers: Mapping[type[Query[Any]], QueryHandler[Any, Any]]) -> None:
+        self._handlers = dict(handlers)
+
+    def handler_for(self, query_type: type[Query[Any]]) -> QueryHandler[Any, Any]:
+        try:
+            return self._handlers[query_type]
+        except KeyError:
+            raise UnknownQuery(f"no handler registered for {query_type.__name__}") from None
+
+    async def ask(self, query: Query[R]) -> R:
+        result: R = await self.handler_for(type(query))(query)
+        return result
