@@ -41,8 +41,8 @@ _FIXES = {
         "set DATABASE_URL to a user and password that server accepts, or stop that server"
     ),
     DATABASE_MISSING: "create it, or set DATABASE_URL to an existing database",
-    SCHEMA_NOT_MIGRATED: "run `leads db upgrade` first",
-    SCHEMA_OUT_OF_DATE: "run `leads db upgrade` first",
+    SCHEMA_NOT_MIGRATED: "run `leads db upgrade`",
+    SCHEMA_OUT_OF_DATE: "run `leads db upgrade`",
     UNREACHABLE: "start PostgreSQL (e.g. `docker compose up -d postgres`) or set DATABASE_URL",
 }
 

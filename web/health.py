@@ -44,7 +44,7 @@ async def readyz(request: Request) -> Response:
     if not readiness.ready:
         request.app.state.database_warnings.warning(
             readiness.reason,
-            "database schema at revision %s, expected %s: run `leads db upgrade` first",
+            "database schema at revision %s, expected %s: run `leads db upgrade`",
             readiness.schema_revision,
             readiness.expected_revision,
         )

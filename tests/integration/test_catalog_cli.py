@@ -253,7 +253,7 @@ def test_an_unmigrated_database_says_how_to_fix_it(
     monkeypatch.setenv("DATABASE_URL", new_database())
     status, _, err = leads(capsys, "catalog", "check")
     assert status == 2
-    assert "run `leads db upgrade` first" in err
+    assert "run `leads db upgrade`" in err
 
 
 def test_an_unreachable_database_exits_2(

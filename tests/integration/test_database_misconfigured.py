@@ -96,7 +96,7 @@ async def test_a_database_that_was_never_migrated(
 ) -> None:
     await assert_unavailable_with(empty_database, "schema_not_migrated", caplog)
     (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "run `leads db upgrade` first" in line
+    assert "run `leads db upgrade`" in line
 
 
 async def test_nothing_listening(caplog: pytest.LogCaptureFixture) -> None:
@@ -137,7 +137,7 @@ def test_catalog_commands_on_an_unmigrated_database_say_to_migrate(
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(list(argv)) == 2
     assert capsys.readouterr().err == (
-        f"leads: the database schema is not migrated at {url}: run `leads db upgrade` first\n"
+        f"leads: the database schema is not migrated at {url}: run `leads db upgrade`\n"
     )
 
 
