@@ -17,22 +17,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from sqlalchemy import exc as sa_exc
 
 from cli.catalog_docs import posting_instructions
 from commands.base import Command
 from commands.catalog import ApplyCatalog, CatalogApplied
 from domain.catalog import SECTIONS, CatalogError
 from domain.catalog_plan import ACTIONS, CatalogPlan
-from domain.errors import ServiceUnavailable
 from infrastructure.container import bootstrap
 from infrastructure.settings import Settings
 from queries.base import Query
 from queries.catalog import CheckCatalog, DescribeSource, ExportCatalog
 
 R = TypeVar("R")
-
-_UNDEFINED_TABLE = "42P01"
 
 
 class CatalogFileError(ValueError):
@@ -130,7 +126,8 @@ async def ask(query: Query[R], settings: Settings | None = None) -> R:
 
 
 def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """Prints the one-line reason of a failure on stderr and exits 2."""
+    """Prints the one-line reason of a bad catalog file or entry on stderr and exits 2;
+    `cli.main` does the same for a database it cannot use."""
 
     @functools.wraps(action)
     def run(args: argparse.Namespace) -> int:
@@ -141,17 +138,6 @@ def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[...
             if isinstance(error, CatalogError) and getattr(args, "file", None):
                 message = f"{_display_name(args.file)}: {message}"
             print(f"leads: {message}", file=sys.stderr)
-        except ServiceUnavailable as error:
-            print(
-                f"leads: the database is unavailable: {error.__cause__ or error}", file=sys.stderr
-            )
-        except sa_exc.ProgrammingError as error:
-            if getattr(error.orig, "sqlstate", None) != _UNDEFINED_TABLE:
-                raise
-            print(
-                "leads: the database has no catalog tables yet: run `leads db upgrade` first",
-                file=sys.stderr,
-            )
         return 2
 
     return run

@@ -56,6 +56,7 @@ ERRORS: tuple[tuple[str, int, str], ...] = (
     ),
     ("not_found", 404, "no such URL"),
     ("method_not_allowed", 405, "leads are posted with POST"),
+    ("request_header_too_large", 431, "headers over 64 KiB (URL included)"),
     ("service_unavailable", 503, "temporary: retry after Retry-After seconds, same key"),
     ("internal_error", 500, "unexpected: retry with the same key"),
 )

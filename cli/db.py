@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.catalog import CatalogError
+from domain.errors import ServiceUnavailable
 from infrastructure import migrate
-from infrastructure.database_problems import diagnose
+from infrastructure.database_problems import diagnose, redact_url
 from infrastructure.init_sql import INIT_SQL_PATH, init_sql
-from infrastructure.settings import Settings
+from infrastructure.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 
 
 def register(commands: Any) -> None:
@@ -59,13 +60,25 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def database_problem_line(error: BaseException, url: str) -> str | None:
-    """One line naming the misconfiguration behind `error` (URL without its password) and
-    its fix, or None when `error` is not one."""
-    for cause in _causes(error):
+def _configured_url() -> str:
+    try:
+        return Settings.from_env().database_url
+    except SettingsError:
+        return DEFAULT_DATABASE_URL
+
+
+def database_problem_line(error: BaseException, url: str | None = None) -> str | None:
+    """One line saying what is wrong with the database (URL without its password) and how to
+    fix it, for an error that comes from it; None otherwise (a bug, shown with its traceback)."""
+    url = url or _configured_url()
+    causes = list(_causes(error))
+    for cause in causes:
         problem = diagnose(cause)
         if problem is not None:
             return problem.line(url)
+    if any(isinstance(cause, ServiceUnavailable) for cause in causes):
+        reason = " ".join(str(causes[-1]).split()) or type(causes[-1]).__name__
+        return f"the database at {redact_url(url)} is unavailable ({reason}); try again"
     return None
 
 
@@ -79,7 +92,7 @@ def reports_database_problems(
         try:
             return action(args)
         except Exception as error:
-            line = database_problem_line(error, Settings.from_env().database_url)
+            line = database_problem_line(error)
             if line is None:
                 raise
             print(f"leads: {line}", file=sys.stderr)

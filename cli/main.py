@@ -12,7 +12,7 @@ from typing import Any
 from cli import catalog, db, import_leads, serve
 from cli.db import database_problem_line
 from infrastructure.local_postgres import LocalPostgresError
-from infrastructure.settings import Settings, SettingsError
+from infrastructure.settings import SettingsError
 
 # Each module adds its sub-commands; `run(args)` returns the exit status.
 COMMAND_MODULES = (serve, db, catalog, import_leads)
@@ -39,8 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # a wrong password, no server, …: one line, not a traceback
-        line = database_problem_line(error, Settings.from_env().database_url)
+    except Exception as error:
+        line = database_problem_line(error)
         if line is None:
             raise
         print(f"leads: {line}", file=sys.stderr)

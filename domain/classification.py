@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import idna
 
-from domain.errors import AmbiguousSourceMapping, InvalidSource, InvalidSourceKey, UnmappedSource
+from domain.errors import (
+    AmbiguousSourceMapping,
+    InvalidRequest,
+    InvalidSource,
+    InvalidSourceKey,
+    UnmappedSource,
+)
 
 SOURCE_KEY_PATTERN: str = r"^[a-z0-9][a-z0-9._~-]{0,127}$"
 MAX_SOURCE_ID = 2**63 - 1
@@ -24,6 +30,12 @@ _ASCII_HOSTNAME_RE = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _IPV6_LITERAL_RE = re.compile(r"^\[[0-9a-f:.]+\]$")
 # Longest decimal form of a bigint; checked before int() so a huge string costs nothing.
 _MAX_SOURCE_ID_DIGITS = len(str(MAX_SOURCE_ID))
+# Longest posted source_id string, leading zeros included. Checked before anything else:
+# stripping or converting an attacker-sized string is work the service need not do.
+MAX_SOURCE_ID_LENGTH = 100
+MAX_PORT = 65535
+# C0 controls and DEL: PostgreSQL cannot store U+0000, and the others forge log lines.
+_CONTROL_CHARACTERS_RE = re.compile("[\x00-\x1f\x7f]")
 
 
 def is_absent(value: object) -> bool:
@@ -41,13 +53,16 @@ def parse_source_id(value: object) -> int | None:
     if isinstance(value, int):
         number = value
     elif isinstance(value, str):
+        if len(value) > MAX_SOURCE_ID_LENGTH:
+            raise InvalidSource(reason="malformed")
         digits = value.strip()
         # isdigit() alone accepts Arabic-Indic or full-width digits; only ASCII is a source id.
         if not (digits.isascii() and digits.isdigit()):
             raise InvalidSource(reason="malformed")
-        if len(digits.lstrip("0")) > _MAX_SOURCE_ID_DIGITS:
+        significant = digits.lstrip("0")
+        if len(significant) > _MAX_SOURCE_ID_DIGITS:
             raise InvalidSource(reason="malformed")
-        number = int(digits)
+        number = int(significant or "0")
     else:
         raise InvalidSource(reason="malformed")
     if not 1 <= number <= MAX_SOURCE_ID:
@@ -85,7 +100,47 @@ def _strip_port(host: str) -> str | None:
 
 
 def _is_port(port: str) -> bool:
-    return port == "" or (port.isascii() and port.isdigit())
+    """An empty port (RFC 3986 allows `host:`) or a decimal number up to 65535."""
+    if port == "":
+        return True
+    if not (port.isascii() and port.isdigit()):
+        return False
+    # Length first: int() of a header-sized digit string is work for nothing.
+    significant = port.lstrip("0")
+    return len(significant) <= len(str(MAX_PORT)) and int(significant or "0") <= MAX_PORT
+
+
+def _port_text(host: str) -> str | None:
+    """What follows the host name's `:`, None when there is no port to speak of."""
+    if host.startswith("["):
+        rest = host[host.find("]") + 1 :] if "]" in host else ""
+        return rest[1:] if rest.startswith(":") else None
+    # No colon: no port; more than one: an unbracketed IPv6 address, which is not a port
+    # problem (canonical_hostname rejects it).
+    return host.partition(":")[2] if host.count(":") == 1 else None
+
+
+def check_host(values: Sequence[str]) -> None:
+    """Refuses a request whose Host header is repeated or names an impossible port.
+
+    RFC 9112 §3.2: a request with more than one Host field line is answered 400, whichever
+    line the mapping would have used.
+    """
+    if len(values) > 1:
+        raise InvalidRequest(
+            "The request has more than one Host header; send exactly one.",
+            reason="duplicate_host",
+            field="host",
+        )
+    if not values:
+        return
+    port = _port_text(values[0].strip())
+    if port is not None and not _is_port(port):
+        raise InvalidRequest(
+            "The Host header's port is not a number from 0 to 65535.",
+            reason="invalid_port",
+            field="host",
+        )
 
 
 def canonical_hostname(host: str) -> str | None:
@@ -107,6 +162,35 @@ def canonical_hostname(host: str) -> str | None:
     # Also reached when IDNA output is not a plain hostname (e.g. it kept a trailing dot),
     # so that every non-None result is a fixed point.
     return None
+
+
+def check_request_path(path: str, raw_path: str | None = None) -> None:
+    """Refuses a request path that cannot be stored as is or mapped unambiguously.
+
+    `path` is the percent-decoded path, `raw_path` the path as sent (when known). Control
+    characters (`%00`, `%0A`, …) cannot be stored or logged faithfully. Dot segments
+    (`/api/leads/acme/../other`) and encoded slashes (`acme%2F..%2Fother`) would let a
+    posting URL name another source's prefix; a posting URL is a selector, so it is taken
+    only as written. Clients normalize dot segments themselves before sending.
+    """
+    if _CONTROL_CHARACTERS_RE.search(path):
+        raise InvalidRequest(
+            "The request path contains control characters.",
+            reason="control_characters",
+            field="path",
+        )
+    if raw_path is not None and "%2f" in raw_path.lower():
+        raise InvalidRequest(
+            "The request path contains an encoded slash (%2F).",
+            reason="encoded_slash",
+            field="path",
+        )
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise InvalidRequest(
+            "The request path contains `.` or `..` segments; post to the URL as written.",
+            reason="dot_segments",
+            field="path",
+        )
 
 
 def canonical_path(path: str, root_path: str = "") -> str:

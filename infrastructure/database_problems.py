@@ -17,6 +17,7 @@ from sqlalchemy import exc as sa_exc
 AUTHENTICATION_FAILED = "authentication_failed"
 DATABASE_MISSING = "database_missing"
 SCHEMA_NOT_MIGRATED = "schema_not_migrated"
+SCHEMA_OUT_OF_DATE = "schema_out_of_date"
 UNREACHABLE = "unreachable"
 
 # SQLSTATEs that name a misconfiguration rather than a passing failure.
@@ -25,12 +26,14 @@ _REASON_BY_SQLSTATE = {
     "28P01": AUTHENTICATION_FAILED,  # invalid_password
     "3D000": DATABASE_MISSING,  # invalid_catalog_name
     "42P01": SCHEMA_NOT_MIGRATED,  # undefined_table
+    "42703": SCHEMA_OUT_OF_DATE,  # undefined_column: migrated, but not to this version
 }
 
 _CAUSES = {
     AUTHENTICATION_FAILED: "PostgreSQL refused the user name or password",
     DATABASE_MISSING: "the database does not exist",
     SCHEMA_NOT_MIGRATED: "the database schema is not migrated",
+    SCHEMA_OUT_OF_DATE: "the database schema is older than this version of the service",
     UNREACHABLE: "no PostgreSQL answers",
 }
 _FIXES = {
@@ -39,6 +42,7 @@ _FIXES = {
     ),
     DATABASE_MISSING: "create it, or set DATABASE_URL to an existing database",
     SCHEMA_NOT_MIGRATED: "run `leads db upgrade`",
+    SCHEMA_OUT_OF_DATE: "run `leads db upgrade`",
     UNREACHABLE: "start PostgreSQL (e.g. `docker compose up -d postgres`) or set DATABASE_URL",
 }
 

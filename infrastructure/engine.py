@@ -15,6 +15,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.errors import ServiceUnavailable
+from infrastructure.database_problems import diagnose
 from infrastructure.settings import Settings
 
 # Failures that mean "the database cannot do this right now": the client may retry safely
@@ -127,6 +128,24 @@ def is_unavailable(error: BaseException) -> bool:
     )
 
 
+def as_unavailable(error: BaseException) -> ServiceUnavailable | None:
+    """The 503 that `error` amounts to, or None when it is a bug (a 500).
+
+    A 503 is either passing (`is_unavailable`: unreachable, overloaded, too slow) or a
+    misconfiguration the operator must fix (`diagnose`: wrong password, missing database,
+    unmigrated schema); either way nothing was committed and the client may retry. The
+    ServiceUnavailable's `__cause__` is `error`, where the web layer and the command line
+    read what went wrong.
+    """
+    if isinstance(error, ServiceUnavailable):
+        return error
+    if not (is_unavailable(error) or diagnose(error) is not None):
+        return None
+    unavailable = ServiceUnavailable()
+    unavailable.__cause__ = error
+    return unavailable
+
+
 @asynccontextmanager
 async def unavailable_on_db_failure() -> AsyncIterator[None]:
     try:
@@ -134,6 +153,7 @@ async def unavailable_on_db_failure() -> AsyncIterator[None]:
     except ServiceUnavailable:
         raise
     except Exception as error:
-        if is_unavailable(error):
-            raise ServiceUnavailable() from error
+        unavailable = as_unavailable(error)
+        if unavailable is not None:
+            raise unavailable from error
         raise

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from domain.errors import ServiceUnavailable
-from infrastructure.engine import is_unavailable, terminate
+from infrastructure.engine import as_unavailable, is_unavailable, terminate
 from infrastructure.repositories import SqlLeadRepository, SqlSourceRepository
 
 
@@ -78,10 +78,12 @@ class _UnitOfWork:
             raise ServiceUnavailable() from TimeoutError(
                 f"no answer from the database within {self._timeout_s:g} s"
             )
-        if exc is not None and not isinstance(exc, ServiceUnavailable) and is_unavailable(exc):
+        if exc is not None and not isinstance(exc, ServiceUnavailable):
             # Nothing was committed, or the outcome of the last statement is unknown: a retry
             # of the same request is safe (a lead already written is answered as a replay).
-            raise ServiceUnavailable() from exc
+            unavailable = as_unavailable(exc)
+            if unavailable is not None:
+                raise unavailable from exc
 
 
 def _lost_before_use(error: BaseException) -> bool:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from infrastructure.container import Application, bootstrap
 from infrastructure.database_probe import warn_if_misconfigured
 from infrastructure.settings import Settings
-from web import health, leads, metrics
+from web import health, http_limits, leads, metrics
 from web.errors import install_error_handlers
 from web.openapi import with_ingest_paths
 
@@ -38,6 +38,9 @@ def _configure_logging(level: str) -> None:
 
 
 def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> FastAPI:
+    # uvicorn's protocols, in the process that serves this app: header size limit, envelopes.
+    http_limits.install()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = settings_factory()

@@ -10,11 +10,14 @@ import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import LeadError
+from infrastructure.database_problems import UNREACHABLE, DatabaseProblem, diagnose, root_cause
+from web.log_escape import log_safe
+from web.rate_limited_log import RateLimitedLog
 
 log = logging.getLogger("leads.web")
 
@@ -29,11 +32,18 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "idempotency_derivation_failed": 400,
     "not_found": 404,
     "method_not_allowed": 405,
+    "request_header_too_large": 431,
     "service_unavailable": 503,
     "internal_error": 500,
 }
 RETRY_AFTER_SECONDS = "1"
 ERROR_ID_HEADER = "X-Error-Id"
+
+
+def error_body(code: str, message: str, details: Mapping[str, object] | None = None) -> bytes:
+    """The JSON of every error answer (the HTTP server's own refusals included)."""
+    error = {"code": code, "message": message, "details": dict(details or {})}
+    return orjson.dumps({"error": error})
 
 
 def error_response(
@@ -42,22 +52,39 @@ def error_response(
     details: Mapping[str, object] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = {"error": {"code": code, "message": message, "details": dict(details or {})}}
     headers = dict(headers or {})
     if code == "service_unavailable":
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     return Response(
-        orjson.dumps(body),
+        error_body(code, message, details),
         status_code=STATUS_BY_CODE[code],
         media_type="application/json",
         headers=headers,
     )
 
 
+def report_unavailable(request: Request, error: BaseException) -> DatabaseProblem | None:
+    """Log why the database failed a request (once a minute per cause); what `diagnose` says.
+
+    A misconfiguration gets its cause, the URL (password hidden) and the fix; a passing
+    failure (down, too slow, overloaded) the driver's own words.
+    """
+    cause = error.__cause__ or error
+    problem = diagnose(cause)
+    warnings: RateLimitedLog = request.app.state.database_warnings
+    if problem is not None and problem.reason != UNREACHABLE:
+        line = problem.line(request.app.state.settings.database_url)
+        warnings.warning(problem.reason, "database misconfigured, answering 503: %s", line)
+    else:
+        key = type(root_cause(cause)).__name__
+        warnings.warning(key, "database unavailable, answering 503: %s", log_safe(cause))
+    return problem
+
+
 async def _lead_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, LeadError)
     if error.code == "service_unavailable":
-        log.warning("database unavailable: %s", error.__cause__ or error)
+        report_unavailable(request, error)
     return error_response(error.code, error.message, error.details)
 
 
@@ -75,6 +102,20 @@ async def _http_error(request: Request, error: Exception) -> Response:
         )
     code = "invalid_request" if 400 <= error.status_code < 500 else "internal_error"
     return error_response(code, str(error.detail), {"reason": f"http_{error.status_code}"})
+
+
+async def _client_disconnected(request: Request, error: Exception) -> Response:
+    # Nobody reads this answer; the line says where the client gave up.
+    log.info(
+        "connection closed before the request body was read: %s %s",
+        log_safe(request.method),
+        log_safe(request.scope["path"]),
+    )
+    return error_response(
+        "invalid_request",
+        "The connection was closed before the request body was complete.",
+        {"reason": "client_disconnected"},
+    )
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:
@@ -111,14 +152,21 @@ class UnexpectedErrorMiddleware:
             await self.app(scope, receive, send_tracking)
         except Exception:
             error_id = uuid.uuid4().hex
-            log.exception("unexpected error %s on %s %s", error_id, scope["method"], scope["path"])
+            log.exception(
+                "unexpected error %s on %s %s",
+                error_id,
+                log_safe(scope["method"]),
+                log_safe(scope["path"]),
+            )
             if started:
                 raise
             await internal_error_response(error_id)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.state.database_warnings = RateLimitedLog(log)
     app.add_exception_handler(LeadError, _lead_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(UnexpectedErrorMiddleware)

@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from domain.errors import ServiceUnavailable
 from queries.readiness import CheckReadiness
-from web.errors import error_response
+from web.errors import error_response, report_unavailable
 from web.openapi import RESPONSES
 
 router = APIRouter()
@@ -25,8 +26,28 @@ async def healthz() -> Response:
     responses={503: RESPONSES[503]},
 )
 async def readyz(request: Request) -> Response:
-    readiness = await request.app.state.application.query(CheckReadiness())
+    try:
+        readiness = await request.app.state.application.query(CheckReadiness())
+    except ServiceUnavailable as error:
+        problem = report_unavailable(request, error)
+        if problem is None:
+            return error_response(
+                "service_unavailable",
+                "The database is unavailable (busy or too slow).",
+                {"reason": "unavailable"},
+            )
+        return error_response(
+            "service_unavailable",
+            f"The database is not usable: {problem.cause}; {problem.fix}.",
+            {"reason": problem.reason},
+        )
     if not readiness.ready:
+        request.app.state.database_warnings.warning(
+            readiness.reason,
+            "database schema at revision %s, expected %s: run `leads db upgrade`",
+            readiness.schema_revision,
+            readiness.expected_revision,
+        )
         return error_response(
             "service_unavailable",
             "The database schema is not at the latest migration; run `leads db upgrade`.",

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from commands.ingest_lead import IngestLead, LeadIngested
 from web.body import read_fields
 from web.metrics import ingest_failed, ingest_succeeded
+from web.request_checks import check_request_origin
 
 
 class _AnySubPath(Convertor[str]):
@@ -71,6 +72,7 @@ def lead_response(lead: LeadIngested) -> Response:
 async def ingest_lead(request: Request) -> Response:
     started = time.perf_counter()
     try:
+        check_request_origin(request)
         lead: LeadIngested = await request.app.state.bus.execute(await build_command(request))
     except Exception as error:
         ingest_failed(error, started)

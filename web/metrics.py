@@ -18,7 +18,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from domain.errors import LeadError
@@ -27,8 +27,8 @@ router = APIRouter()
 
 LEADS = Counter(
     "leads_ingest_requests_total",
-    "POST /api/leads requests by outcome (created, replayed, rejected, unavailable, failed) "
-    "and error code.",
+    "POST /api/leads requests by outcome (created, replayed, rejected, unavailable, aborted, "
+    "failed) and error code.",
     ["outcome", "code"],
 )
 LATENCY = Histogram(
@@ -50,6 +50,9 @@ def ingest_failed(error: BaseException, started: float) -> None:
     if isinstance(error, LeadError):
         outcome = "unavailable" if error.code == "service_unavailable" else "rejected"
         LEADS.labels(outcome, error.code).inc()
+    elif isinstance(error, ClientDisconnect):
+        # The client's doing (it closed the connection mid-body), not a bug of ours.
+        LEADS.labels("aborted", "client_disconnected").inc()
     else:
         LEADS.labels("failed", "internal_error").inc()
     LATENCY.observe(time.perf_counter() - started)

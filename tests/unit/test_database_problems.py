@@ -6,15 +6,19 @@ import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 
+from cli.main import database_problem_line
+from domain.errors import ServiceUnavailable
 from infrastructure.database_problems import (
     AUTHENTICATION_FAILED,
     DATABASE_MISSING,
     SCHEMA_NOT_MIGRATED,
+    SCHEMA_OUT_OF_DATE,
     UNREACHABLE,
     DatabaseProblem,
     diagnose,
     redact_url,
 )
+from infrastructure.engine import as_unavailable
 
 
 def _wrapped(error: BaseException) -> sa_exc.DBAPIError:
@@ -31,6 +35,7 @@ def _wrapped(error: BaseException) -> sa_exc.DBAPIError:
         (asyncpg.InvalidAuthorizationSpecificationError("no such role"), AUTHENTICATION_FAILED),
         (asyncpg.InvalidCatalogNameError("database does not exist"), DATABASE_MISSING),
         (asyncpg.UndefinedTableError("relation does not exist"), SCHEMA_NOT_MIGRATED),
+        (asyncpg.UndefinedColumnError("column does not exist"), SCHEMA_OUT_OF_DATE),
         (ConnectionRefusedError(111, "refused"), UNREACHABLE),
         (TimeoutError(), UNREACHABLE),
         (OSError(101, "network unreachable"), UNREACHABLE),
@@ -85,3 +90,52 @@ def test_the_line_names_cause_url_and_fix() -> None:
         "that server accepts, or stop that server"
     )
     assert "\n" not in line and "pw" not in line.replace("password", "")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.InvalidPasswordError("password authentication failed"),
+        asyncpg.InvalidCatalogNameError("database does not exist"),
+        asyncpg.UndefinedTableError("relation does not exist"),
+        asyncpg.DeadlockDetectedError("deadlock"),
+        ConnectionRefusedError(111, "refused"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_misconfigured_and_passing_failures_are_503s_caused_by_them(error: Exception) -> None:
+    wrapped = _wrapped(error)
+    unavailable = as_unavailable(wrapped)
+    assert isinstance(unavailable, ServiceUnavailable)
+    assert unavailable.__cause__ is wrapped
+
+
+def test_a_bug_is_no_503() -> None:
+    assert as_unavailable(_wrapped(asyncpg.UniqueViolationError("duplicate"))) is None
+    assert as_unavailable(ValueError("a bug")) is None
+
+
+def test_the_command_line_names_the_problem_under_any_wrapping() -> None:
+    url = "postgresql://leads:secret@db.example:5432/leads"
+    unavailable = ServiceUnavailable()
+    unavailable.__cause__ = _wrapped(asyncpg.InvalidPasswordError("password authentication"))
+    outer = RuntimeError("while applying the catalog")
+    outer.__context__ = unavailable
+    assert database_problem_line(outer, url) == (
+        "PostgreSQL refused the user name or password at "
+        "postgresql://leads:***@db.example:5432/leads: set DATABASE_URL to a user and password "
+        "that server accepts, or stop that server"
+    )
+
+
+def test_the_command_line_reports_a_passing_failure_in_one_line() -> None:
+    unavailable = ServiceUnavailable()
+    unavailable.__cause__ = sa_exc.TimeoutError("QueuePool limit reached,\nconnection timed out")
+    assert database_problem_line(unavailable, "postgresql://u:pw@h/db") == (
+        "the database at postgresql://u:***@h/db is unavailable (QueuePool limit reached, "
+        "connection timed out); try again"
+    )
+
+
+def test_other_errors_are_left_to_the_traceback() -> None:
+    assert database_problem_line(ValueError("a bug"), "postgresql://h/db") is None
