@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -42,8 +43,13 @@ ERROR_ID_HEADER = "X-Error-Id"
 
 def error_body(code: str, message: str, details: Mapping[str, object] | None = None) -> bytes:
     """The JSON of every error answer (the HTTP server's own refusals included)."""
-    error = {"code": code, "message": message, "details": dict(details or {})}
-    return orjson.dumps({"error": error})
+    error = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    try:
+        return orjson.dumps(error)
+    except orjson.JSONEncodeError:
+        # Request text echoed back may hold a lone surrogate (a JSON `\ud800`), which has no
+        # UTF-8 form: escape it as JSON allows instead of failing the answer.
+        return json.dumps(error, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def error_response(

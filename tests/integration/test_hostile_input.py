@@ -412,3 +412,20 @@ async def test_unexpected_error_is_a_500_logged_with_its_id_and_trace(
     assert len(logged) == 1
     assert logged[0].levelno == logging.ERROR
     assert logged[0].exc_info is not None and logged[0].exc_info[0] is RuntimeError
+
+
+async def test_a_lone_surrogate_echoed_in_an_error_is_escaped_not_a_500(
+    client: httpx.AsyncClient, fuzz_source: CatalogSource
+) -> None:
+    # A name given twice with different values is echoed in `details.field`; a lone surrogate
+    # cannot be encoded as UTF-8, so the envelope escapes it as JSON allows (`\ud800`).
+    body = b'{"\\ud800":"a","\\ud800":"b","source_key":"' + fuzz_source.source_key.encode() + b'"}'
+    response = await client.post(
+        "/api/leads", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert b'"field":"\\ud800"' in response.content
+    assert response.json()["error"]["details"] == {
+        "reason": "conflicting_values",
+        "field": "\ud800",
+    }
