@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,26 +81,6 @@ def database_problem_line(error: BaseException, url: str | None = None) -> str |
     return None
 
 
-def reports_database_problems(
-    action: Callable[[argparse.Namespace], int],
-) -> Callable[[argparse.Namespace], int]:
-    """A wrong password, a missing database or no server: one line on stderr, exit 2."""
-
-    @functools.wraps(action)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return action(args)
-        except Exception as error:
-            line = database_problem_line(error)
-            if line is None:
-                raise
-            print(f"leads: {line}", file=sys.stderr)
-            return 2
-
-    return run
-
-
-@reports_database_problems
 def _upgrade(args: argparse.Namespace) -> int:
     from cli.main import run_async
 
@@ -111,7 +90,6 @@ def _upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-@reports_database_problems
 def _downgrade(args: argparse.Namespace) -> int:
     from cli.main import run_async
 
@@ -132,7 +110,6 @@ async def _read_current() -> int:
     return 0 if revision == head else 1
 
 
-@reports_database_problems
 def _current(args: argparse.Namespace) -> int:
     from cli.main import run_async
 
@@ -147,7 +124,6 @@ async def _set_up(url: str) -> bool:
     return await load_example_catalog(url)
 
 
-@reports_database_problems
 def _setup(args: argparse.Namespace) -> int:
     _ = args
     url = Settings.from_env().database_url

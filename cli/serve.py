@@ -18,7 +18,6 @@ from typing import Any
 import uvicorn
 
 from cli.catalog import load_catalog_file, summary
-from cli.db import reports_database_problems
 from commands.catalog import ApplyCatalog
 from infrastructure import migrate
 from infrastructure.container import bootstrap
@@ -79,7 +78,6 @@ async def load_example_catalog(url: str, path: Path | None = None) -> bool:
     return True
 
 
-@reports_database_problems
 def run(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit so the
     # embedded server below is stopped too.

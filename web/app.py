@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from infrastructure.container import Application, bootstrap
-from infrastructure.database_probe import warn_if_misconfigured
+from infrastructure.database_probe import connection_error
+from infrastructure.database_problems import diagnose
 from infrastructure.settings import Settings
 from web import health, http_limits, leads, metrics
-from web.errors import install_error_handlers
+from web.errors import install_error_handlers, log_unavailable
 from web.openapi import with_ingest_paths
 
 
@@ -37,6 +38,12 @@ def _configure_logging(level: str) -> None:
         access.addFilter(_DropQueryString())
 
 
+async def _warn_if_unusable(app: FastAPI, settings: Settings) -> None:
+    error = await connection_error(settings.database_url, settings.db_timeout_s)
+    if error is not None and diagnose(error) is not None:
+        log_unavailable(app.state.database_warnings, settings.database_url, error)
+
+
 def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> FastAPI:
     # uvicorn's protocols, in the process that serves this app: header size limit, envelopes.
     http_limits.install()
@@ -50,10 +57,9 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         app.state.bus = application.bus
         app.state.application = application
         app.state.metrics = metrics.registry_for(lambda: application.engine.pool)
-        # A wrong password or no server: one WARNING line now, not a surprise per request.
-        probe = asyncio.create_task(
-            warn_if_misconfigured(settings.database_url, settings.db_timeout_s)
-        )
+        # A wrong password or no server: one WARNING line now, not a surprise per request
+        # (the same rate-limited line the first failing request would log).
+        probe = asyncio.create_task(_warn_if_unusable(app, settings))
         try:
             yield
         finally:

@@ -70,16 +70,20 @@ def error_response(
 
 
 def report_unavailable(request: Request, error: BaseException) -> DatabaseProblem | None:
-    """Log why the database failed a request (once a minute per cause); what `diagnose` says.
+    """Log why the database failed a request (once a minute per cause); what `diagnose` says."""
+    state = request.app.state
+    return log_unavailable(state.database_warnings, state.settings.database_url, error)
 
-    A misconfiguration gets its cause, the URL (password hidden) and the fix; a passing
-    failure (down, too slow, overloaded) the driver's own words.
-    """
+
+def log_unavailable(
+    warnings: RateLimitedLog, url: str, error: BaseException
+) -> DatabaseProblem | None:
+    """One line per cause per minute: a misconfiguration gets its cause, the URL (password
+    hidden) and the fix; a passing failure (down, too slow, overloaded) the driver's words."""
     cause = error.__cause__ or error
     problem = diagnose(cause)
-    warnings: RateLimitedLog = request.app.state.database_warnings
     if problem is not None and problem.reason != UNREACHABLE:
-        line = problem.line(request.app.state.settings.database_url)
+        line = problem.line(url)
         warnings.warning(problem.reason, "database misconfigured, answering 503: %s", line)
     else:
         key = type(root_cause(cause)).__name__

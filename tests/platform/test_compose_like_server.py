@@ -133,7 +133,7 @@ def observe() -> dict[str, Any]:
         ),
     }
     with _uvicorn(workdir, 8001) as log_path:
-        observed["wrong_password"]["uvicorn_log"] = _wait_for(log_path, "leads.startup")
+        observed["wrong_password"]["uvicorn_log"] = _wait_for(log_path, "database misconfigured")
     shutil.rmtree(workdir, ignore_errors=True)
     return observed
 

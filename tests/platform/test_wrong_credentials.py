@@ -84,5 +84,5 @@ def test_uvicorn_starts_and_logs_one_warning_line(refused_url: str) -> None:
         logs = service.logs()
     warnings = [line for line in logs.splitlines() if expected_line(refused_url) in line]
     assert len(warnings) == 1, logs
-    assert " WARNING leads.startup " in warnings[0]
+    assert " WARNING leads.web " in warnings[0]
     assert PASSWORD not in logs
