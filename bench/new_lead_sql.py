@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 
 from bench import workload
 from domain.idempotency import lead_id_for
@@ -32,6 +33,10 @@ from infrastructure.repositories import (
 from infrastructure.sql import Statement
 from queries.leads import LEAD_VIEW_COLUMNS
 
+# The bench clients connect from 127.0.0.1 and send no User-Agent (http.client and wrk add
+# none), so that is what the service stores with each of their leads.
+CLIENT_IP = IPv4Address("127.0.0.1")
+USER_AGENT: str | None = None
 # pgbench variables cannot hold a fresh uuid (the service computes a uuid5), so the server makes it.
 SERVER_LEAD_ID = "gen_random_uuid()"
 # The ceilings' names: their keys in the results; `ratio_key` names the service's ratio to each.
@@ -76,6 +81,8 @@ def new_lead(idempotency_key: str, source: SourceBinding) -> NewLead:
         attributes=submission.attributes,
         received_host=workload.RECEIVED_HOST,
         received_path=workload.RECEIVED_PATH,
+        client_ip=CLIENT_IP,
+        user_agent=USER_AGENT,
     )
 
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from commands.base import Command
 from domain.classification import parse_source_id
+from domain.client_address import Address, Network, client_address
 from domain.idempotency import parse_idempotency_header, reconcile_client_key
+from domain.intake import sanitize_user_agent
 from domain.lead import LeadView
 from domain.submission import parse_submission
 
@@ -27,12 +29,42 @@ class LeadIngested:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpClient:
+    """Who sent a lead over HTTP: the client address and the `User-Agent`, as stored."""
+
+    address: Address | None
+    user_agent: str | None
+
+    @classmethod
+    def from_request(
+        cls,
+        peer: str | None,
+        forwarded_for: Sequence[str],
+        user_agent: str | None,
+        trusted_proxies: Sequence[Network],
+    ) -> HttpClient:
+        """`peer` is the TCP peer's address (None when unknown, e.g. a Unix socket),
+        `forwarded_for` every `X-Forwarded-For` value, `user_agent` the header as received.
+        Never raises: whatever the headers hold, the lead is not refused for them."""
+        return cls(
+            address=client_address(peer, forwarded_for, trusted_proxies),
+            user_agent=sanitize_user_agent(user_agent),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class IngestLead(Command[LeadIngested]):
     """A posted lead, as the client sent it.
 
     `source_id` and `source_key` are passed as posted (their errors have their own codes);
     `client_idempotency_key` is already validated and reconciled between header and body.
     `host` and `path` are where the request arrived, before canonicalization.
+
+    `posted` keeps the merged fields as posted: a source with field aliases renames them and
+    runs the field rules again once it is known (a command built without them gets no
+    aliasing). `client` is None when the lead came over no HTTP connection (`leads import`):
+    then nothing is stored as its address or user agent, and the source's allowed networks,
+    which restrict where HTTP posts come from, do not apply; a required key still does.
     """
 
     source_id: int | None
@@ -43,6 +75,8 @@ class IngestLead(Command[LeadIngested]):
     attributes: Mapping[str, object]
     host: str | None
     path: str
+    posted: Mapping[str, object] | None = None
+    client: HttpClient | None = None
 
     @classmethod
     def from_posted(
@@ -51,13 +85,15 @@ class IngestLead(Command[LeadIngested]):
         key_header_values: Sequence[str],
         host: str | None,
         path: str,
+        client: HttpClient | None = None,
     ) -> IngestLead:
         """The command for one posted lead, whatever carried it (HTTP body, file row).
 
         `fields` are the posted fields already merged (body and query string, or one row's
         columns; CSV cells are strings); `key_header_values` the `Idempotency-Key` header
-        values (none outside HTTP); `host` None when there is no HTTP mapping to use.
-        Raises the domain errors of SPEC §6 for whatever is malformed.
+        values (none outside HTTP); `host` None when there is no HTTP mapping to use;
+        `client` None outside HTTP. Raises the domain errors of SPEC §6 for whatever is
+        malformed.
         """
         submission = parse_submission(fields)
         header_key = parse_idempotency_header(key_header_values)
@@ -70,4 +106,6 @@ class IngestLead(Command[LeadIngested]):
             attributes=submission.attributes,
             host=host,
             path=path,
+            posted=fields,
+            client=client,
         )

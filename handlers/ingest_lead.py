@@ -1,17 +1,24 @@
-"""Handles `IngestLead`: classify, normalize, key, and insert exactly once, in one statement.
+"""Handles `IngestLead`: classify, admit, normalize, key, and insert exactly once, in one statement.
 
 Classification reads the catalog through the per-process `SourceCache`; the write is one
 autocommit statement that inserts only while the catalog is still at the version the source
 was read at. A stale read is forgotten and done again, so catalog changes (deactivation,
-rebinding, keys, mappings) apply to every lead posted after they commit, with no TTL. A
-rejection that came from cached answers is confirmed against the database before it is given.
+rebinding, keys, mappings, what a source asks of its leads) apply to every lead posted after
+they commit, with no TTL. A rejection that came from cached answers is confirmed against the
+database before it is given.
+
+Once the source is known, before anything is written: the source admits the lead (its key when
+required, the client address when it lists networks), then its field aliases rename the posted
+fields and the field rules run again, and only then is the idempotency key derived.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from commands.ingest_lead import IngestLead, LeadIngested
+from domain.aliases import apply_aliases
 from domain.classification import (
     MappingCandidate,
     canonical_hostname,
@@ -28,7 +35,9 @@ from domain.errors import (
     UnmappedSource,
 )
 from domain.idempotency import derive_idempotency_key, lead_id_for
+from domain.intake import admit_lead, keys_match
 from domain.normalization import normalize_email, normalize_phone
+from domain.submission import parse_submission
 from handlers.ports import (
     LeadStoreFactory,
     NewLead,
@@ -59,6 +68,7 @@ class IngestLeadHandler:
                 sources = self._cache.reading_through(store.sources, fresh=fresh)
                 try:
                     source = await _resolve_source(sources, command, origin)
+                    _admit(source.value, command)
                     lead = _new_lead(source.value, command, origin)
                 except LeadError as rejection:
                     if (
@@ -103,9 +113,7 @@ async def _resolve_source(
         if source is None:
             raise InvalidSource(reason="not_found")
         own_key = source.value.source_key
-        if not is_absent(command.source_key) and (
-            own_key is None or _key_or_none(command.source_key) != own_key
-        ):
+        if not is_absent(command.source_key) and not _is_own_key(command.source_key, own_key):
             raise InvalidSourceKey(
                 "source_key does not belong to the source named by source_id.",
                 reason="conflicts_with_source_id",
@@ -130,39 +138,77 @@ async def _resolve_source(
     return Versioned(chosen, mapped.version)
 
 
-def _key_or_none(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
+def _is_own_key(presented: object, own_key: str | None) -> bool:
+    """Whether a presented `source_key` is the source's own key (compared in constant time)."""
+    if own_key is None or not isinstance(presented, str):
+        return False
     try:
-        return canonical_source_key(value)
+        canonical = canonical_source_key(presented)
     except LeadError:
-        return None
+        return False
+    return keys_match(canonical, own_key)
+
+
+def _admit(source: SourceBinding, command: IngestLead) -> None:
+    """The source's own conditions on the leads it takes (domain/intake.py)."""
+    client = command.client
+    admit_lead(
+        require_key=source.require_key,
+        # Classification made sure a presented key is this source's own.
+        key_presented=not is_absent(command.source_key),
+        # Allowed networks restrict where HTTP posts come from; a lead with no HTTP client
+        # (`leads import`, run by an operator with database credentials) has no address.
+        allowed_networks=source.allowed_networks if client is not None else (),
+        client=client.address if client is not None else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """The typed fields of a lead, after its source's aliases."""
+
+    contact: Mapping[str, str | None]
+    is_test: bool
+    attributes: Mapping[str, object]
+
+
+def _fields(source: SourceBinding, command: IngestLead) -> _Fields:
+    """The command's fields, or, for a source with aliases, the posted fields renamed by them
+    and typed again by the same field rules (only such sources pay for a second pass)."""
+    if not source.field_aliases or command.posted is None:
+        return _Fields(command.contact, command.is_test, command.attributes)
+    submission = parse_submission(apply_aliases(command.posted, source.field_aliases))
+    return _Fields(submission.contact, submission.is_test, submission.attributes)
 
 
 def _new_lead(source: SourceBinding, command: IngestLead, origin: _Origin) -> NewLead:
-    normalized_email = normalize_email(command.contact.get("email"))
-    normalized_phone = normalize_phone(command.contact.get("phone"), source.phone_region)
+    fields = _fields(source, command)
+    normalized_email = normalize_email(fields.contact.get("email"))
+    normalized_phone = normalize_phone(fields.contact.get("phone"), source.phone_region)
     if command.client_idempotency_key is not None:
         key, key_origin = command.client_idempotency_key, "client"
     else:
         key = derive_idempotency_key(
-            command.contact,
+            fields.contact,
             normalized_email=normalized_email,
             normalized_phone=normalized_phone,
-            is_test=command.is_test,
-            attributes=command.attributes,
+            is_test=fields.is_test,
+            attributes=fields.attributes,
         )
         key_origin = "derived"
+    client = command.client
     return NewLead(
         lead_id=lead_id_for(source.source_id, key),
         source=source,
         idempotency_key=key,
         idempotency_key_origin=key_origin,
-        is_test=command.is_test,
-        contact=command.contact,
+        is_test=fields.is_test,
+        contact=fields.contact,
         normalized_email=normalized_email,
         normalized_phone=normalized_phone,
-        attributes=command.attributes,
+        attributes=fields.attributes,
         received_host=origin.hostname,
         received_path=origin.path,
+        client_ip=client.address if client is not None else None,
+        user_agent=client.user_agent if client is not None else None,
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
+from domain.client_address import Address, Network
 from queries.leads import LeadView
 
 T = TypeVar("T")
@@ -23,7 +24,12 @@ class Versioned(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class SourceBinding:
-    """An active source of an active offer, with what classification binds a lead to."""
+    """An active source of an active offer, with what classification binds a lead to and
+    what the source asks of the leads it takes (publisher intake; the defaults ask nothing).
+
+    `field_aliases` holds only the usable aliases (`domain.aliases.usable_aliases`), folded
+    name → target, as `apply_aliases` takes them.
+    """
 
     source_id: int
     source_key: str | None
@@ -31,6 +37,9 @@ class SourceBinding:
     market_id: int
     vertical_id: int
     phone_region: str | None
+    require_key: bool = False
+    allowed_networks: tuple[Network, ...] = ()
+    field_aliases: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,9 @@ class NewLead:
     attributes: Mapping[str, object]
     received_host: str | None
     received_path: str
+    # Who posted it (NULL for a lead with no HTTP client, e.g. imported from a file).
+    client_ip: Address | None
+    user_agent: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,19 @@ from typing import Any
 
 import asyncpg
 
+from domain.aliases import usable_aliases
 from domain.submission import CONTACT_FIELDS
 from handlers.ports import MappedSource, NewLead, SourceBinding, Versioned, Written
 from infrastructure.sql import Statement
 from queries.leads import LEAD_VIEW_COLUMNS, LeadView, get_lead_by_idempotency_key
 
-# Joined to the offer and market so one statement gives everything a lead is bound to, and to
-# the catalog version that this exact state of the catalog carries.
+# Joined to the offer and market so one statement gives everything a lead is bound to, what
+# the source asks of its leads (key required, networks, aliases), and the catalog version that
+# this exact state of the catalog carries. The aliases are read as JSON text, decoded here, so
+# the answer does not depend on the connection's jsonb codec.
 _SOURCE_COLUMNS = (
     "s.source_id, s.source_key, o.offer_id, o.market_id, o.vertical_id, m.phone_region, "
+    "s.require_key, s.allowed_networks, CAST(s.field_aliases AS text) AS field_aliases, "
     "v.version AS catalog_version"
 )
 _ACTIVE_SOURCES = (
@@ -58,6 +62,8 @@ LEAD_COLUMNS = (
     "attributes",
     "received_host",
     "received_path",
+    "client_ip",
+    "user_agent",
 )
 LEAD_VALUES = ", ".join(
     "CAST(:attributes AS jsonb)" if column == "attributes" else f":{column}"
@@ -94,6 +100,14 @@ WRITE_LEAD = Statement(
 _LEAD_VIEW_FIELDS = tuple(field.name for field in fields(LeadView))
 
 
+def _aliases(stored: str) -> dict[str, str]:
+    """The usable aliases of a stored `field_aliases` object; rows written with plain SQL may
+    hold others, which never apply (`leads catalog check` reports them)."""
+    if stored == "{}":
+        return {}
+    return usable_aliases(json.loads(stored).items())
+
+
 def _binding(row: Any) -> Versioned[SourceBinding]:
     binding = SourceBinding(
         source_id=row["source_id"],
@@ -102,6 +116,10 @@ def _binding(row: Any) -> Versioned[SourceBinding]:
         market_id=row["market_id"],
         vertical_id=row["vertical_id"],
         phone_region=row["phone_region"],
+        require_key=row["require_key"],
+        # asyncpg reads cidr as ipaddress networks.
+        allowed_networks=tuple(row["allowed_networks"]),
+        field_aliases=_aliases(row["field_aliases"]),
     )
     return Versioned(binding, row["catalog_version"])
 
@@ -145,6 +163,8 @@ def insert_lead_params(lead: NewLead) -> dict[str, object]:
         "attributes": json.dumps(lead.attributes, ensure_ascii=False, separators=(",", ":")),
         "received_host": lead.received_host,
         "received_path": lead.received_path,
+        "client_ip": lead.client_ip,
+        "user_agent": lead.user_agent,
     }
 
 

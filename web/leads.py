@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from commands.ingest_lead import IngestLead, LeadIngested
+from commands.ingest_lead import HttpClient, IngestLead, LeadIngested
 from web.body import read_fields
 from web.metrics import ingest_failed, ingest_succeeded
 from web.request_checks import check_request_origin
@@ -32,6 +32,15 @@ class _AnySubPath(Convertor[str]):
 register_url_convertor("anysubpath", _AnySubPath())
 
 
+def _header_text(value: str | None) -> str | None:
+    """A header value as text: sent as UTF-8 when it is not ASCII (it arrives decoded as
+    latin-1), else kept as received."""
+    if value is not None and not value.isascii():
+        with contextlib.suppress(UnicodeError):
+            return value.encode("latin-1").decode("utf-8")
+    return value
+
+
 def _origin(request: Request) -> tuple[str | None, str]:
     scope = request.scope
     headers = request.headers
@@ -40,10 +49,7 @@ def _origin(request: Request) -> tuple[str | None, str]:
         forwarded = headers.get("x-forwarded-host")
         if forwarded:
             host = forwarded.split(",", 1)[0]
-    if host is not None and not host.isascii():
-        # Header bytes arrive decoded as latin-1; a Unicode host name is sent as UTF-8.
-        with contextlib.suppress(UnicodeError):
-            host = host.encode("latin-1").decode("utf-8")
+    host = _header_text(host)  # a Unicode host name is sent as UTF-8
     path: str = scope["path"]
     root_path: str = scope.get("root_path", "")
     if root_path and not path.startswith(root_path):
@@ -51,10 +57,23 @@ def _origin(request: Request) -> tuple[str | None, str]:
     return host, path
 
 
+def _client(request: Request) -> HttpClient:
+    peer = request.scope.get("client")
+    headers = request.headers
+    return HttpClient.from_request(
+        peer[0] if peer else None,
+        headers.getlist("x-forwarded-for"),
+        _header_text(headers.get("user-agent")),
+        request.app.state.settings.trusted_proxies,
+    )
+
+
 async def build_command(request: Request) -> IngestLead:
     fields = await read_fields(request, request.app.state.settings.max_body_bytes)
     host, path = _origin(request)
-    return IngestLead.from_posted(fields, request.headers.getlist("idempotency-key"), host, path)
+    return IngestLead.from_posted(
+        fields, request.headers.getlist("idempotency-key"), host, path, _client(request)
+    )
 
 
 def lead_response(lead: LeadIngested) -> Response:

@@ -111,6 +111,14 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+def _error_schema(code: str, details: dict[str, Any]) -> dict[str, Any]:
+    """ERROR_SCHEMA narrowed to one code and its details."""
+    error = ERROR_SCHEMA["properties"]["error"]
+    properties = {**error["properties"], "code": {"type": "string", "enum": [code]}}
+    properties["details"] = details
+    return {**ERROR_SCHEMA, "properties": {"error": {**error, "properties": properties}}}
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -121,7 +129,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         **_json(LEAD_RESPONSE_SCHEMA, "Replay: the lead already existed; its current state."),
         "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
     },
-    400: _json(ERROR_SCHEMA, "Invalid request, source, source key, mapping or idempotency key."),
+    400: _json(
+        ERROR_SCHEMA,
+        "Invalid request, source, source key (or none where the source requires it), mapping "
+        "or idempotency key.",
+    ),
+    403: _json(
+        _error_schema("client_not_allowed", {"type": "object", "maxProperties": 0}),
+        "client_not_allowed: the source takes leads only from its allowed networks, and the "
+        "client address is outside them (details is empty).",
+    ),
     409: _json(ERROR_SCHEMA, "ambiguous_source_mapping: several sources hold the mapping."),
     500: _json(ERROR_SCHEMA, "internal_error (the X-Error-Id header names the log entry)."),
     503: {

@@ -398,6 +398,97 @@ async def test_a_lead_posted_over_http_and_then_imported_is_a_replay_and_back(
     assert again.json()["lead_id"] == lines[1][2]
 
 
+async def _require(
+    catalog: Catalog, source_id: int, *, key: bool, networks: tuple[str, ...] = ()
+) -> None:
+    await catalog.execute(
+        "UPDATE sources SET require_key = :key, allowed_networks = CAST(:networks AS cidr[]) "
+        "WHERE source_id = :id",
+        key=key,
+        networks=list(networks),
+        id=source_id,
+    )
+
+
+async def test_a_source_that_requires_its_key_takes_rows_given_it_by_option(
+    database: str,
+    catalog: Catalog,
+    engine: AsyncEngine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = await catalog.source()
+    assert source.source_key is not None
+    await _require(catalog, source.source_id, key=True)
+    path = write(tmp_path, "keyed.csv", "email\nopt.a@example.com\nopt.b@example.com\n")
+    results = tmp_path / "results.csv"
+    status, out, _ = await leads_import(
+        capsys, path, "--source-id", str(source.source_id), "--results", str(results)
+    )
+    assert (status, counts(out)) == (1, (2, 0, 0, 2))
+    assert results.read_text("utf-8").count(",invalid_source_key,") == 2
+    assert "(reason=required)" in results.read_text("utf-8")
+    assert await stored(engine, source.source_id) == []
+
+    status, out, _ = await leads_import(
+        capsys, path, "--source-id", str(source.source_id), "--source-key", source.source_key
+    )
+    assert (status, counts(out)) == (0, (2, 2, 0, 0))
+
+
+async def test_a_source_that_requires_its_key_takes_rows_with_a_source_key_column(
+    database: str,
+    catalog: Catalog,
+    engine: AsyncEngine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = await catalog.source()
+    assert source.source_key is not None
+    await _require(catalog, source.source_id, key=True)
+    sid, key = source.source_id, source.source_key
+    path = write(
+        tmp_path,
+        "column.csv",
+        "source_id,source_key,email\n"
+        f"{sid},{key.upper()},col.a@example.com\n"  # 2: created
+        f"{sid},,col.b@example.com\n"  # 3: no key
+        f",{key},col.c@example.com\n",  # 4: created, selected by its key
+    )
+    results = tmp_path / "results.csv"
+    status, out, _ = await leads_import(
+        capsys, path, "--results", str(results), "--concurrency", "1"
+    )
+    assert (status, counts(out)) == (1, (3, 2, 0, 1))
+    rejected = results.read_text("utf-8").splitlines()[2]
+    assert rejected.startswith("3,rejected,,,,invalid_source_key,")
+    assert rejected.endswith("(reason=required)")
+    emails = [lead["email"] for lead in await stored(engine, sid)]
+    assert emails == ["col.a@example.com", "col.c@example.com"]
+
+
+async def test_allowed_networks_do_not_apply_to_imports_which_store_no_client(
+    database: str,
+    catalog: Catalog,
+    engine: AsyncEngine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = await catalog.source()
+    await _require(catalog, source.source_id, key=False, networks=("203.0.113.0/24",))
+    path = write(tmp_path, "networks.csv", "email\nnet@example.com\n")
+    status, out, _ = await leads_import(capsys, path, "--source-id", str(source.source_id))
+    assert (status, counts(out)) == (0, (1, 1, 0, 0))
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text("SELECT client_ip, user_agent FROM leads WHERE source_id = :s"),
+                {"s": source.source_id},
+            )
+        ).one()
+    assert tuple(row) == (None, None)
+
+
 DIRECTORY = "<a directory>"
 
 

@@ -16,6 +16,7 @@ from typing import Self
 import punq
 
 from commands.ingest_lead import IngestLead
+from domain.client_address import Network
 from handlers.bus import CommandBus
 from handlers.ports import (
     LeadStoreFactory,
@@ -45,6 +46,10 @@ class FakeSource:
     offer: FakeOffer
     source_key: str | None = None
     active: bool = True
+    require_key: bool = False
+    allowed_networks: tuple[Network, ...] = ()
+    # Usable aliases only, folded name -> target, as the SQL repository reads them.
+    field_aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,8 +82,19 @@ class FakeDatabase:
         source_key: str | None = None,
         *,
         active: bool = True,
+        require_key: bool = False,
+        allowed_networks: tuple[Network, ...] = (),
+        field_aliases: dict[str, str] | None = None,
     ) -> FakeSource:
-        source = self.sources[source_id] = FakeSource(source_id, offer, source_key, active)
+        source = self.sources[source_id] = FakeSource(
+            source_id,
+            offer,
+            source_key,
+            active,
+            require_key,
+            allowed_networks,
+            dict(field_aliases or {}),
+        )
         self.change()
         return source
 
@@ -110,6 +126,9 @@ class FakeDatabase:
             offer.market_id,
             offer.vertical_id,
             offer.phone_region,
+            source.require_key,
+            source.allowed_networks,
+            dict(source.field_aliases),
         )
 
 
