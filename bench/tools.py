@@ -20,7 +20,7 @@ def find_pgbench() -> str:
     bin_dir = embedded_bin_dir()
     if bin_dir is not None and (bin_dir / "pgbench").exists():
         return str(bin_dir / "pgbench")
-    raise BenchError("pgbench not found: apt-get install postgresql-client-15 (Debian), or put pgbench on PATH")
+    raise BenchError("pgbench not found: apt-get install postgresql-client-15, or put it on PATH")
 
 
 def first_line(argv: list[str]) -> str:
