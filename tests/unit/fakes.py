@@ -74,6 +74,8 @@ class FakeDatabase:
     writes: int = 0
     # Simulates an operator deleting the row between the insert's conflict and the read.
     vanishing: bool = False
+    # Simulates a catalog that changes between every read and every write.
+    churn: bool = False
 
     def add_source(
         self,
@@ -171,6 +173,8 @@ class FakeLeadRepository:
     async def add(self, lead: NewLead, catalog_version: int) -> Written:
         database = self._database
         database.writes += 1
+        if database.churn:
+            database.change()
         source = database.sources.get(lead.source.source_id)
         current = source is not None and database.binding(source) == lead.source
         if catalog_version != database.version or not current:

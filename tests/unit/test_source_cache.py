@@ -6,16 +6,15 @@ import tracemalloc
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from types import TracebackType
 
 import pytest
 
 from commands.ingest_lead import IngestLead
 from domain.errors import InvalidSource, InvalidSourceKey, ServiceUnavailable
 from handlers.ingest_lead import MAX_ATTEMPTS, IngestLeadHandler
-from handlers.ports import MappedSource, NewLead, SourceBinding, Versioned, Written
+from handlers.ports import MappedSource, SourceBinding, Versioned
 from handlers.source_cache import SourceCache
-from queries.leads import LeadView
+from tests.unit.fakes import FakeDatabase, FakeLeadStoreFactory, FakeOffer
 
 SOURCE = SourceBinding(
     source_id=7, source_key="k-7", offer_id=3, market_id=1, vertical_id=2, phone_region="US"
@@ -176,63 +175,10 @@ async def test_host_mappings_are_kept_as_one_answer() -> None:
 # --- the handler: stale answers, confirmed rejections, churn ----------------------------------
 
 
-@dataclass
-class FakeLeads:
-    """Writes succeed only at the database's current version (the real statement's check)."""
-
-    database: FakeSources
-    stored: dict[tuple[int, str], LeadView] = field(default_factory=dict)
-    writes: list[int] = field(default_factory=list)
-    churn: bool = False  # the catalog changes between every read and write
-
-    async def add(self, lead: NewLead, catalog_version: int) -> Written:
-        self.writes.append(catalog_version)
-        if self.churn:
-            self.database.version += 1
-        current = self.database.by_source_id.get(lead.source.source_id)
-        if catalog_version != self.database.version or current != lead.source:
-            return Written(lead=None, stale=True)
-        key = (lead.source.source_id, lead.idempotency_key)
-        if key in self.stored:
-            return Written(lead=None, stale=False)
-        view = LeadView(
-            lead.lead_id,
-            lead.source.source_id,
-            lead.source.offer_id,
-            lead.source.market_id,
-            lead.source.vertical_id,
-            lead.idempotency_key,
-            lead.idempotency_key_origin,
-            "received",
-        )
-        self.stored[key] = view
-        return Written(lead=view, stale=False)
-
-    async def get(self, source_id: int, idempotency_key: str) -> LeadView | None:
-        return self.stored.get((source_id, idempotency_key))
-
-
-@dataclass
-class FakeStore:
-    sources: FakeSources
-    leads: FakeLeads
-
-    async def __aenter__(self) -> FakeStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-def _handler(database: FakeSources) -> tuple[IngestLeadHandler, FakeLeads, SourceCache]:
-    leads, cache = FakeLeads(database), SourceCache()
-    store = FakeStore(database, leads)
-    return IngestLeadHandler(lambda: store, cache), leads, cache
+def _handler() -> tuple[IngestLeadHandler, FakeDatabase, SourceCache]:
+    database, cache = FakeDatabase(), SourceCache()
+    database.add_source(7, FakeOffer(3, 1, 2, "US"), "k-7")
+    return IngestLeadHandler(FakeLeadStoreFactory(database), cache), database, cache
 
 
 def _command(key: str, *, source_id: int | None = 7, source_key: object = None) -> IngestLead:
@@ -249,61 +195,60 @@ def _command(key: str, *, source_id: int | None = 7, source_key: object = None) 
 
 
 async def test_a_warm_cache_writes_without_reading() -> None:
-    database = FakeSources(by_source_id={7: SOURCE})
-    handler, _, _ = _handler(database)
+    handler, database, _ = _handler()
     assert not (await handler(_command("one"))).replayed
-    reads = database.reads
+    lookups = database.lookups
     assert not (await handler(_command("two"))).replayed
-    assert database.reads == reads
+    assert database.lookups == lookups
     assert (await handler(_command("two"))).replayed
 
 
 async def test_a_stale_answer_is_forgotten_read_again_and_written_at_the_new_version() -> None:
-    database = FakeSources(by_source_id={7: SOURCE})
-    handler, leads, cache = _handler(database)
+    handler, database, cache = _handler()
     await handler(_command("one"))
-    moved = replace(SOURCE, offer_id=30, market_id=10, vertical_id=20)
-    database.by_source_id[7], database.version = moved, 2
+    database.sources[7].offer = FakeOffer(30, 10, 20, "US")
+    database.change()
+    writes = database.writes
     result = await handler(_command("two"))
     assert (result.lead.offer_id, result.lead.market_id, result.lead.vertical_id) == (30, 10, 20)
-    assert leads.writes[-2:] == [1, 2]
-    assert cache.get(cache.by_id, 7) == Versioned(moved, 2)
+    assert database.writes == writes + 2  # refused as stale, then written
+    moved = database.binding(database.sources[7])
+    assert moved is not None
+    assert cache.get(cache.by_id, 7) == Versioned(moved, database.version)
 
 
 async def test_a_stale_answer_for_a_source_now_gone_is_rejected() -> None:
-    database = FakeSources(by_source_id={7: SOURCE})
-    handler, leads, _ = _handler(database)
+    handler, database, _ = _handler()
     await handler(_command("one"))
-    del database.by_source_id[7]
-    database.version = 2
+    del database.sources[7]
+    database.change()
     with pytest.raises(InvalidSource):
         await handler(_command("two"))
-    assert len(leads.stored) == 1
+    assert len(database.leads) == 1
 
 
 async def test_a_rejection_from_a_cached_answer_is_confirmed_by_the_database() -> None:
-    keyless = replace(SOURCE, source_key=None)
-    database = FakeSources(by_source_id={7: keyless})
-    handler, _, _ = _handler(database)
+    handler, database, _ = _handler()
+    database.sources[7].source_key = None
+    database.change()
     await handler(_command("one"))
-    database.by_source_id[7], database.version = SOURCE, 2  # the source got its key
+    database.sources[7].source_key = "k-7"  # the source got its key
+    database.change()
     result = await handler(_command("two", source_key="k-7"))
     assert result.lead.source_id == 7
-    del database.by_source_id[7]
-    database.by_source_id[7] = keyless
-    database.version = 3
+    database.sources[7].source_key = None
+    database.change()
     await handler(_command("three"))
-    reads = database.reads
+    lookups = database.lookups
     with pytest.raises(InvalidSourceKey):
         await handler(_command("four", source_key="k-7"))
-    assert database.reads == reads + 1  # confirmed once, then rejected
+    assert database.lookups == lookups + 1  # confirmed once, then rejected
 
 
 async def test_a_catalog_that_keeps_changing_is_a_503_after_the_last_attempt() -> None:
-    database = FakeSources(by_source_id={7: SOURCE})
-    handler, leads, _ = _handler(database)
-    leads.churn = True
+    handler, database, _ = _handler()
+    database.churn = True
     with pytest.raises(ServiceUnavailable):
         await handler(_command("one"))
-    assert len(leads.writes) == MAX_ATTEMPTS
-    assert not leads.stored
+    assert database.writes == MAX_ATTEMPTS
+    assert not database.leads
