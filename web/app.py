@@ -74,7 +74,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         lifespan=lifespan,
         # Prometheus metrics are ours (/metrics); FastAPI's OpenTelemetry hook would only
         # cost a check per request.
-        telemetry={"tracing": False, "metrics": False},
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         redirect_slashes=False,
     )
     install_error_handlers(app)
