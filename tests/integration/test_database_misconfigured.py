@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from cli.main import main
+from infrastructure.database_problems import redact_url
 from infrastructure.provisioning import with_database
 from infrastructure.settings import Settings
 from tests.support import ROOT
@@ -81,7 +82,7 @@ async def test_a_database_that_does_not_exist(
     url = missing_database(server_url)
     await assert_unavailable_with(url, "database_missing", caplog)
     (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "the database does not exist at " + url in line
+    assert "the database does not exist at " + redact_url(url) in line
     assert "create it, or set DATABASE_URL" in line
 
 
@@ -121,8 +122,8 @@ def test_commands_on_a_missing_database_print_one_line_and_exit_2(
     assert main(list(argv)) == 2
     err = capsys.readouterr().err
     assert err == (
-        f"leads: the database does not exist at {url}: create it, or set DATABASE_URL to an "
-        "existing database\n"
+        f"leads: the database does not exist at {redact_url(url)}: create it, or set "
+        "DATABASE_URL to an existing database\n"
     )
 
 
@@ -137,7 +138,7 @@ def test_catalog_commands_on_an_unmigrated_database_say_to_migrate(
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(list(argv)) == 2
     assert capsys.readouterr().err == (
-        f"leads: the database schema is not migrated at {url}: run `leads db upgrade`\n"
+        f"leads: the database schema is not migrated at {redact_url(url)}: run `leads db upgrade`\n"
     )
 
 
@@ -153,6 +154,6 @@ def test_serve_on_a_missing_database_prints_one_line_and_exits_2(server_url: str
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr == (
-        f"leads: the database does not exist at {url}: create it, or set DATABASE_URL to an "
-        "existing database\n"
+        f"leads: the database does not exist at {redact_url(url)}: create it, or set "
+        "DATABASE_URL to an existing database\n"
     )

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.import_summary import parse_summary
 from cli.main import main
 from domain.idempotency import lead_id_for
+from infrastructure.database_problems import redact_url
 from infrastructure.local_postgres import free_port
 from tests.support import ROOT, Catalog
 
@@ -583,12 +584,13 @@ def test_no_usable_database_exits_2_with_one_line(
         ),
         (
             unmigrated,
-            f"the database schema is not migrated at {unmigrated}: run `leads db upgrade`",
+            f"the database schema is not migrated at {redact_url(unmigrated)}: "
+            "run `leads db upgrade`",
         ),
         (
             unmigrated + "_missing",
-            f"the database does not exist at {unmigrated}_missing: create it, or set "
-            "DATABASE_URL to an existing database",
+            f"the database does not exist at {redact_url(unmigrated + '_missing')}: "
+            "create it, or set DATABASE_URL to an existing database",
         ),
     ]:
         monkeypatch.setenv("DATABASE_URL", url)
