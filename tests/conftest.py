@@ -121,3 +121,12 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def catalog(engine: AsyncEngine) -> Catalog:
     return Catalog(engine)
+
+
+@pytest.fixture
+def fresh_database(new_database, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+    """A migrated, empty database that DATABASE_URL names for this test."""
+    url: str = new_database()
+    asyncio.run(migrate.upgrade(url))
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url

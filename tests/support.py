@@ -114,6 +114,23 @@ class Catalog:
         async with self.engine.begin() as connection:
             await connection.execute(text(sql), params)
 
+    async def lead(self) -> uuid.UUID:
+        """A lead inserted with plain SQL for a new source, client context included."""
+        source = await self.source()
+        lead_id = uuid.uuid4()
+        await self.execute(
+            "INSERT INTO leads (lead_id, source_id, offer_id, market_id, vertical_id, "
+            "idempotency_key, idempotency_key_origin, email, client_ip, user_agent) VALUES "
+            "(:lead_id, :source_id, :offer_id, :market_id, :vertical_id, 'k', 'client', "
+            "'a@b.example', '198.51.100.7', 'curl/8.5.0')",
+            lead_id=lead_id,
+            source_id=source.source_id,
+            offer_id=source.offer_id,
+            market_id=source.market_id,
+            vertical_id=source.vertical_id,
+        )
+        return lead_id
+
     async def _insert(self, sql: str, **params: object) -> int:
         params.setdefault("code", f"c-{uuid.uuid4().hex[:12]}")
         async with self.engine.begin() as connection:
@@ -194,3 +211,21 @@ def _wait_until_up(service: Service, ready_path: str, timeout_s: float) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError(f"uvicorn did not come up in {timeout_s:g} s:\n{service.logs()}")
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> str:
+    """A file under `tmp_path` holding `content` (text as UTF-8); its path as a string."""
+    path = tmp_path / name
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return str(path)
+
+
+def leads(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`leads ARGV…` in this process: its exit status, stdout and stderr."""
+    from cli.main import main
+
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err

@@ -16,31 +16,15 @@ import pytest
 import yaml
 
 from cli.catalog_docs import ERRORS, FIELDS
-from cli.main import main
 from cli.serve import load_example_catalog
 from domain.submission import KNOWN_FIELDS
-from infrastructure import migrate
+from tests.support import leads, write
 from web.errors import STATUS_BY_CODE
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml"
 EXAMPLE_KEYS = {
     s["code"]: s["source_key"] for s in yaml.safe_load(EXAMPLE.read_text("utf-8"))["sources"]
 }
-
-
-@pytest.fixture
-def fresh_database(new_database, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
-    """A migrated, empty database that DATABASE_URL names for this test."""
-    url: str = new_database()
-    asyncio.run(migrate.upgrade(url))
-    monkeypatch.setenv("DATABASE_URL", url)
-    return url
-
-
-def leads(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def exported(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -51,12 +35,6 @@ def exported(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 
 
 EMPTY = {"markets": [], "verticals": [], "offers": [], "sources": [], "mappings": []}
-
-
-def write(tmp_path: Path, name: str, content: str) -> str:
-    path = tmp_path / name
-    path.write_text(content, encoding="utf-8")
-    return str(path)
 
 
 def test_apply_the_example_then_again_then_export(

@@ -14,9 +14,8 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cli.main import main
-from infrastructure import migrate
 from infrastructure.settings import to_asyncpg_url
+from tests.support import leads, write
 
 KEY = "acme-0123456789abcdef"
 
@@ -36,26 +35,6 @@ sources:
 mappings:
   - {{source: acme, hostname: leads.example.com, path_prefix: /api/leads/acme}}
 """
-
-
-@pytest.fixture
-def fresh_database(new_database, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
-    url: str = new_database()
-    asyncio.run(migrate.upgrade(url))
-    monkeypatch.setenv("DATABASE_URL", url)
-    return url
-
-
-def leads(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def write(tmp_path: Path, name: str, content: str) -> str:
-    path = tmp_path / name
-    path.write_text(content, encoding="utf-8")
-    return str(path)
 
 
 async def _stored_sources(url: str) -> list[tuple[Any, ...]]:

@@ -28,7 +28,7 @@ from cli.main import main
 from domain.idempotency import lead_id_for
 from infrastructure.database_problems import redact_url
 from infrastructure.local_postgres import free_port
-from tests.support import ROOT, Catalog
+from tests.support import ROOT, Catalog, write
 
 SUMMARY = re.compile(
     r"imported (\d+) rows: (\d+) created, (\d+) replayed, (\d+) rejected "
@@ -54,14 +54,6 @@ def counts(out: str) -> tuple[int, ...]:
     assert found is not None, out
     assert parse_summary(out) is not None  # the benchmark reads the same line
     return tuple(int(group) for group in found.groups())
-
-
-def write(tmp_path: Path, name: str, content: str | bytes) -> str:
-    path = tmp_path / name
-    if isinstance(content, str):
-        content = content.encode("utf-8")
-    path.write_bytes(content)
-    return str(path)
 
 
 async def stored(engine: AsyncEngine, source_id: int) -> list[dict[str, object]]:

@@ -41,22 +41,6 @@ def test_upgrade_downgrade_upgrade(new_database) -> None:  # type: ignore[no-unt
     assert expected <= asyncio.run(_tables(url))
 
 
-async def _insert_lead(catalog: Catalog) -> uuid.UUID:
-    source = await catalog.source()
-    lead_id = uuid.uuid4()
-    await catalog.execute(
-        "INSERT INTO leads (lead_id, source_id, offer_id, market_id, vertical_id, "
-        "idempotency_key, idempotency_key_origin, email) VALUES (:lead_id, :source_id, "
-        ":offer_id, :market_id, :vertical_id, 'k', 'client', 'a@b.example')",
-        lead_id=lead_id,
-        source_id=source.source_id,
-        offer_id=source.offer_id,
-        market_id=source.market_id,
-        vertical_id=source.vertical_id,
-    )
-    return lead_id
-
-
 @pytest.mark.parametrize(
     "assignment",
     [
@@ -72,7 +56,7 @@ async def _insert_lead(catalog: Catalog) -> uuid.UUID:
 async def test_trigger_rejects_changing_bindings_key_and_raw_contact(
     catalog: Catalog, assignment: str
 ) -> None:
-    lead_id = await _insert_lead(catalog)
+    lead_id = await catalog.lead()
     with pytest.raises(DBAPIError, match="cannot change"):
         await catalog.execute(f"UPDATE leads SET {assignment} WHERE lead_id = :id", id=lead_id)
 
@@ -80,7 +64,7 @@ async def test_trigger_rejects_changing_bindings_key_and_raw_contact(
 async def test_trigger_allows_status_change_and_stamps_updated_at(
     catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    lead_id = await _insert_lead(catalog)
+    lead_id = await catalog.lead()
     await catalog.execute("UPDATE leads SET status = 'validated' WHERE lead_id = :id", id=lead_id)
     async with engine.connect() as connection:
         status, changed = (
@@ -109,7 +93,7 @@ async def test_check_constraints(catalog: Catalog, sql: str, constraint: str) ->
 
 
 async def test_status_pattern_is_enforced(catalog: Catalog) -> None:
-    lead_id = await _insert_lead(catalog)
+    lead_id = await catalog.lead()
     with pytest.raises(DBAPIError, match="leads_status_check"):
         await catalog.execute(
             "UPDATE leads SET status = 'Bad Status' WHERE lead_id = :id", id=lead_id
@@ -232,7 +216,7 @@ def test_truncating_the_catalog_bumps_the_catalog_version(new_database) -> None:
 async def test_writing_leads_leaves_the_catalog_version_alone(
     catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    lead_id = await _insert_lead(catalog)
+    lead_id = await catalog.lead()
     before = await _catalog_version(engine)
     await catalog.execute("UPDATE leads SET status = 'validated' WHERE lead_id = :id", id=lead_id)
     assert await _catalog_version(engine) == before

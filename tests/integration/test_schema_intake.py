@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from sqlalchemy import text
@@ -98,23 +97,6 @@ async def test_field_aliases_must_be_an_object(catalog: Catalog) -> None:
         )
 
 
-async def _insert_lead(catalog: Catalog) -> uuid.UUID:
-    source = await catalog.source()
-    lead_id = uuid.uuid4()
-    await catalog.execute(
-        "INSERT INTO leads (lead_id, source_id, offer_id, market_id, vertical_id, "
-        "idempotency_key, idempotency_key_origin, email, client_ip, user_agent) VALUES "
-        "(:lead_id, :source_id, :offer_id, :market_id, :vertical_id, 'k', 'client', "
-        "'a@b.example', '198.51.100.7', 'curl/8.5.0')",
-        lead_id=lead_id,
-        source_id=source.source_id,
-        offer_id=source.offer_id,
-        market_id=source.market_id,
-        vertical_id=source.vertical_id,
-    )
-    return lead_id
-
-
 @pytest.mark.parametrize(
     "assignment",
     [
@@ -128,13 +110,13 @@ async def _insert_lead(catalog: Catalog) -> uuid.UUID:
 async def test_trigger_rejects_changing_the_client_context(
     catalog: Catalog, assignment: str
 ) -> None:
-    lead_id = await _insert_lead(catalog)
+    lead_id = await catalog.lead()
     with pytest.raises(DBAPIError, match="cannot change"):
         await catalog.execute(f"UPDATE leads SET {assignment} WHERE lead_id = :id", id=lead_id)
 
 
 async def test_trigger_still_allows_a_status_change(catalog: Catalog) -> None:
-    lead_id = await _insert_lead(catalog)
+    lead_id = await catalog.lead()
     await catalog.execute("UPDATE leads SET status = 'validated' WHERE lead_id = :id", id=lead_id)
 
 
