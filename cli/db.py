@@ -66,15 +66,23 @@ def _configured_url() -> str:
         return DEFAULT_DATABASE_URL
 
 
+def diagnosed_line(error: BaseException, url: str) -> str | None:
+    """The line of the misconfiguration found in `error` or what caused it, if any."""
+    for cause in _causes(error):
+        problem = diagnose(cause)
+        if problem is not None:
+            return problem.line(url)
+    return None
+
+
 def database_problem_line(error: BaseException, url: str | None = None) -> str | None:
     """One line saying what is wrong with the database (URL without its password) and how to
     fix it, for an error that comes from it; None otherwise (a bug, shown with its traceback)."""
     url = url or _configured_url()
+    diagnosed = diagnosed_line(error, url)
+    if diagnosed is not None:
+        return diagnosed
     causes = list(_causes(error))
-    for cause in causes:
-        problem = diagnose(cause)
-        if problem is not None:
-            return problem.line(url)
     if any(isinstance(cause, ServiceUnavailable) for cause in causes):
         reason = " ".join(str(causes[-1]).split()) or type(causes[-1]).__name__
         return f"the database at {redact_url(url)} is unavailable ({reason}); try again"

@@ -25,6 +25,7 @@ from typing import IO, Any, BinaryIO
 
 from tqdm import tqdm
 
+from cli.db import diagnosed_line
 from cli.import_files import FORMATS, BadRow, LeadFileError, Row, format_of, read_rows
 from cli.import_run import (
     RESULT_COLUMNS,
@@ -39,7 +40,7 @@ from domain.classification import canonical_source_key, parse_source_id
 from domain.errors import LeadError, ServiceUnavailable
 from domain.posted import merge_fields
 from infrastructure.container import Application, bootstrap
-from infrastructure.database_problems import SCHEMA_NOT_MIGRATED, DatabaseProblem, diagnose
+from infrastructure.database_problems import SCHEMA_NOT_MIGRATED, DatabaseProblem
 from infrastructure.settings import Settings
 from queries.readiness import CheckReadiness
 
@@ -311,10 +312,10 @@ async def database_problem(application: Application, url: str) -> str | None:
 
 
 def unavailable_because(error: BaseException, url: str) -> str:
+    diagnosed = diagnosed_line(error, url)
+    if diagnosed is not None:
+        return diagnosed
     cause = error.__cause__ if isinstance(error, ServiceUnavailable) else error
-    problem = diagnose(cause or error)
-    if problem is not None:
-        return problem.line(url)
     detail = str(cause or error).strip().splitlines()
     return f"the database is unavailable: {detail[0] if detail else type(cause).__name__}"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from cli.import_files import BadRow, Row
 from commands.ingest_lead import IngestLead, LeadIngested
-from domain.errors import LeadError, ServiceUnavailable, UnmappedSource
-from infrastructure.database_problems import diagnose
+from domain.errors import LeadError, UnmappedSource
+from infrastructure.engine import as_unavailable
 
 logger = logging.getLogger("leads.import")
 
@@ -139,9 +139,7 @@ class _GaveUp(Exception):
 
 def is_outage(error: BaseException) -> bool:
     """True when the database cannot take the row now, rather than the row being wrong."""
-    return isinstance(error, ServiceUnavailable) or (
-        not isinstance(error, LeadError) and diagnose(error) is not None
-    )
+    return as_unavailable(error) is not None
 
 
 class ImportRun:

@@ -8,22 +8,18 @@ there).
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from infrastructure.database_problems import diagnose
-
-
-def _libpq(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
+from infrastructure.provisioning import asyncpg_dsn
 
 
 async def connection_error(url: str, timeout_s: float = 10.0) -> BaseException | None:
     """Why one connection to `url` fails, or None when it connects."""
     try:
         connection = await asyncio.wait_for(
-            asyncpg.connect(_libpq(url), timeout=timeout_s), timeout_s + 1
+            asyncpg.connect(asyncpg_dsn(url), timeout=timeout_s), timeout_s + 1
         )
     except Exception as error:
         return error

@@ -12,7 +12,7 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(scheme="postgresql"))
 
@@ -23,7 +23,7 @@ def _quote(name: str) -> str:
 
 async def ensure_database(server_url: str, name: str) -> str:
     """Create database `name` if missing; returns its URL."""
-    connection = await asyncpg.connect(_asyncpg_dsn(server_url), timeout=10)
+    connection = await asyncpg.connect(asyncpg_dsn(server_url), timeout=10)
     try:
         exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
@@ -34,7 +34,7 @@ async def ensure_database(server_url: str, name: str) -> str:
 
 
 async def drop_database(server_url: str, name: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(server_url), timeout=10)
+    connection = await asyncpg.connect(asyncpg_dsn(server_url), timeout=10)
     try:
         await connection.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 import asyncpg
@@ -97,7 +96,6 @@ WRITE_LEAD = Statement(
 )
 
 
-_LEAD_VIEW_FIELDS = tuple(field.name for field in fields(LeadView))
 
 
 def _aliases(stored: str) -> dict[str, str]:
@@ -179,9 +177,7 @@ class SqlLeadRepository:
             return Written(lead=None, stale=True)
         if row["lead_id"] is None:
             return Written(lead=None, stale=False)
-        return Written(
-            lead=LeadView(**{name: row[name] for name in _LEAD_VIEW_FIELDS}), stale=False
-        )
+        return Written(lead=LeadView.from_row(row), stale=False)
 
     async def get(self, source_id: int, idempotency_key: str) -> LeadView | None:
         return await get_lead_by_idempotency_key(self._connection, source_id, idempotency_key)

@@ -5,7 +5,7 @@ behave as before). Leads gain `client_ip` and `user_agent`, which the immutabili
 covers like the other facts of how the lead arrived.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 from alembic import op
