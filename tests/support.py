@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,27 @@ class Catalog:
         async with self.engine.begin() as connection:
             await connection.execute(text(sql), params)
 
+    async def intake_source(
+        self,
+        *,
+        require_key: bool = False,
+        networks: Sequence[str] = (),
+        aliases: Mapping[str, str] | None = None,
+        key: str | None = "",
+    ) -> CatalogSource:
+        """A source of a fresh offer that asks what the arguments say of its leads."""
+        source = await self.source(key=key)
+        await self.execute(
+            "UPDATE sources SET require_key = :require_key, allowed_networks = "
+            "CAST(:networks AS cidr[]), field_aliases = CAST(:aliases AS jsonb) "
+            "WHERE source_id = :id",
+            require_key=require_key,
+            networks=list(networks),
+            aliases=json.dumps(aliases or {}),
+            id=source.source_id,
+        )
+        return source
+
     async def lead(self) -> uuid.UUID:
         """A lead inserted with plain SQL for a new source, client context included."""
         source = await self.source()
@@ -177,12 +199,13 @@ def running_service(
     env: Mapping[str, str] | None = None,
     ready_path: str = "/readyz",
     timeout_s: float = 30,
+    host: str = "127.0.0.1",
 ) -> Iterator[Service]:
-    """The spec's serve command on a free port, until `ready_path` answers 200."""
+    """The spec's serve command on a free port of `host`, until `ready_path` answers 200."""
     port = free_port()
     if log_path is None:
         log_path = Path(tempfile.mkdtemp(prefix="leads-service-")) / f"uvicorn-{port}.log"
-    argv = [sys.executable, "-m", "uvicorn", "web.app:app", "--host", "127.0.0.1"]
+    argv = [sys.executable, "-m", "uvicorn", "web.app:app", "--host", host]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*argv, "--port", str(port), *uvicorn_args],
@@ -191,7 +214,8 @@ def running_service(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    service = Service(process, f"http://127.0.0.1:{port}", log_path)
+    authority = f"[{host}]" if ":" in host else host
+    service = Service(process, f"http://{authority}:{port}", log_path)
     try:
         _wait_until_up(service, ready_path, timeout_s)
         yield service

@@ -391,18 +391,6 @@ async def test_a_lead_posted_over_http_and_then_imported_is_a_replay_and_back(
     assert again.json()["lead_id"] == lines[1][2]
 
 
-async def _require(
-    catalog: Catalog, source_id: int, *, key: bool, networks: tuple[str, ...] = ()
-) -> None:
-    await catalog.execute(
-        "UPDATE sources SET require_key = :key, allowed_networks = CAST(:networks AS cidr[]) "
-        "WHERE source_id = :id",
-        key=key,
-        networks=list(networks),
-        id=source_id,
-    )
-
-
 async def test_a_source_that_requires_its_key_takes_rows_given_it_by_option(
     database: str,
     catalog: Catalog,
@@ -410,9 +398,8 @@ async def test_a_source_that_requires_its_key_takes_rows_given_it_by_option(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    source = await catalog.source()
+    source = await catalog.intake_source(require_key=True)
     assert source.source_key is not None
-    await _require(catalog, source.source_id, key=True)
     path = write(tmp_path, "keyed.csv", "email\nopt.a@example.com\nopt.b@example.com\n")
     results = tmp_path / "results.csv"
     status, out, _ = await leads_import(
@@ -436,9 +423,8 @@ async def test_a_source_that_requires_its_key_takes_rows_with_a_source_key_colum
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    source = await catalog.source()
+    source = await catalog.intake_source(require_key=True)
     assert source.source_key is not None
-    await _require(catalog, source.source_id, key=True)
     sid, key = source.source_id, source.source_key
     path = write(
         tmp_path,
@@ -467,8 +453,7 @@ async def test_allowed_networks_do_not_apply_to_imports_which_store_no_client(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    source = await catalog.source()
-    await _require(catalog, source.source_id, key=False, networks=("203.0.113.0/24",))
+    source = await catalog.intake_source(networks=("203.0.113.0/24",))
     path = write(tmp_path, "networks.csv", "email\nnet@example.com\n")
     status, out, _ = await leads_import(capsys, path, "--source-id", str(source.source_id))
     assert (status, counts(out)) == (0, (1, 1, 0, 0))

@@ -6,13 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +21,9 @@ import handlers.ingest_lead
 from cli.main import main
 from domain.client_address import parse_networks
 from domain.intake import keys_match
-from infrastructure.local_postgres import free_port
 from infrastructure.settings import Settings
 from tests.integration.test_round_trips import RoundTrips, _settled, round_trips
-from tests.support import ROOT, Catalog, CatalogSource, unique_host
+from tests.support import Catalog, running_service, unique_host
 from web.app import create_app
 
 __all__ = ["round_trips"]  # a fixture, used below
@@ -47,28 +41,6 @@ NOT_ALLOWED = {
         "details": {},
     }
 }
-
-
-async def intake_source(
-    catalog: Catalog,
-    *,
-    require_key: bool = False,
-    networks: Sequence[str] = (),
-    aliases: Mapping[str, str] | None = None,
-    key: str | None = "",
-) -> CatalogSource:
-    """A source of a fresh offer that asks what the arguments say of its leads."""
-    source = await catalog.source(key=key)
-    await catalog.execute(
-        "UPDATE sources SET require_key = :require_key, "
-        "allowed_networks = CAST(:networks AS cidr[]), field_aliases = CAST(:aliases AS jsonb) "
-        "WHERE source_id = :id",
-        require_key=require_key,
-        networks=list(networks),
-        aliases=json.dumps(aliases or {}),
-        id=source.source_id,
-    )
-    return source
 
 
 async def post(
@@ -134,7 +106,7 @@ async def proxied_app(settings: Settings) -> AsyncIterator[Any]:
 async def test_a_required_key_missing_with_source_id_is_refused(
     app: Any, catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    source = await intake_source(catalog, require_key=True)
+    source = await catalog.intake_source(require_key=True)
     for absent in ({}, {"source_key": None}, {"source_key": "  "}):
         body = {"source_id": source.source_id, "email": "req@x.co", **absent}
         response = await post(app, body)
@@ -146,7 +118,7 @@ async def test_a_required_key_missing_with_source_id_is_refused(
 async def test_a_required_key_missing_on_a_mapped_url_is_refused(
     app: Any, catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    source = await intake_source(catalog, require_key=True)
+    source = await catalog.intake_source(require_key=True)
     host = unique_host()
     await catalog.mapping(source.source_id, host, "/api/leads/acme")
     headers = {"Host": host}
@@ -166,7 +138,7 @@ async def test_a_required_key_missing_on_a_mapped_url_is_refused(
 async def test_a_required_key_present_is_accepted_however_written(
     app: Any, catalog: Catalog
 ) -> None:
-    source = await intake_source(catalog, require_key=True)
+    source = await catalog.intake_source(require_key=True)
     assert source.source_key is not None
     written = f"  {source.source_key.upper()} "
     by_id = {"source_id": source.source_id, "source_key": written, "email": "ok@x.co"}
@@ -179,7 +151,7 @@ async def test_a_required_key_present_is_accepted_however_written(
 
 
 async def test_a_wrong_key_with_source_id_still_conflicts(app: Any, catalog: Catalog) -> None:
-    source = await intake_source(catalog, require_key=True)
+    source = await catalog.intake_source(require_key=True)
     other = await catalog.source()
     for wrong in ("not-its-key-at-all", other.source_key, "Not A Key!", 7):
         body = {"source_id": source.source_id, "source_key": wrong, "email": "w@x.co"}
@@ -188,7 +160,7 @@ async def test_a_wrong_key_with_source_id_still_conflicts(app: Any, catalog: Cat
 
 
 async def test_another_sources_key_classifies_to_that_source(app: Any, catalog: Catalog) -> None:
-    guarded = await intake_source(catalog, require_key=True)
+    guarded = await catalog.intake_source(require_key=True)
     other = await catalog.source()
     host = unique_host()
     await catalog.mapping(guarded.source_id, host)
@@ -202,7 +174,7 @@ async def test_another_sources_key_classifies_to_that_source(app: Any, catalog: 
 async def test_a_source_without_require_key_takes_leads_without_it(
     app: Any, catalog: Catalog
 ) -> None:
-    source = await intake_source(catalog, require_key=False)
+    source = await catalog.intake_source(require_key=False)
     response = await post(app, {"source_id": source.source_id, "email": "free@x.co"})
     assert response.status_code == 201
 
@@ -210,7 +182,7 @@ async def test_a_source_without_require_key_takes_leads_without_it(
 async def test_the_presented_key_is_compared_by_keys_match(
     app: Any, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = await intake_source(catalog, require_key=True)
+    source = await catalog.intake_source(require_key=True)
     assert source.source_key is not None
     calls: list[tuple[str, str]] = []
 
@@ -233,7 +205,7 @@ async def test_the_presented_key_is_compared_by_keys_match(
 async def test_twenty_concurrent_identical_posts_create_one_lead_for_a_required_key(
     app: Any, catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    source = await intake_source(catalog, require_key=True, networks=[PUBLISHER_NETWORK])
+    source = await catalog.intake_source(require_key=True, networks=[PUBLISHER_NETWORK])
     body = {"source_id": source.source_id, "source_key": source.source_key, "email": "r@x.co"}
     transport = httpx.ASGITransport(app=app, client=PUBLISHER)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -268,7 +240,7 @@ async def test_allowed_networks_take_their_addresses_and_refuse_others(
     allowed: str,
     refused: str,
 ) -> None:
-    source = await intake_source(catalog, networks=networks)
+    source = await catalog.intake_source(networks=networks)
     body = {"source_id": source.source_id, "email": "net@x.co"}
     response = await post(app, body, peer=(refused, 5000))
     assert response.status_code == 403
@@ -283,7 +255,7 @@ async def test_allowed_networks_take_their_addresses_and_refuse_others(
 async def test_no_networks_means_any_address_even_an_unknown_one(
     app: Any, catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    source = await intake_source(catalog)
+    source = await catalog.intake_source()
     response = await post(app, {"source_id": source.source_id, "email": "any@x.co"}, peer=None)
     assert response.status_code == 201
     assert (await stored(engine, response.json()["lead_id"]))["client_ip"] is None
@@ -292,7 +264,7 @@ async def test_no_networks_means_any_address_even_an_unknown_one(
 async def test_with_networks_an_unknown_client_address_is_refused(
     app: Any, catalog: Catalog
 ) -> None:
-    source = await intake_source(catalog, networks=["0.0.0.0/0", "::/0"])
+    source = await catalog.intake_source(networks=["0.0.0.0/0", "::/0"])
     body = {"source_id": source.source_id, "email": "unix@x.co"}
     assert (await post(app, body, peer=None)).json() == NOT_ALLOWED
     assert (await post(app, body, peer=("not-an-ip", 1))).json() == NOT_ALLOWED
@@ -300,7 +272,7 @@ async def test_with_networks_an_unknown_client_address_is_refused(
 
 
 async def test_the_key_is_checked_before_the_network(app: Any, catalog: Catalog) -> None:
-    source = await intake_source(catalog, require_key=True, networks=[PUBLISHER_NETWORK])
+    source = await catalog.intake_source(require_key=True, networks=[PUBLISHER_NETWORK])
     body = {"source_id": source.source_id, "email": "order@x.co"}
     response = await post(app, body, peer=STRANGER)
     assert error_of(response) == (400, "invalid_source_key", "required")
@@ -310,8 +282,8 @@ async def test_the_key_is_checked_before_the_network(app: Any, catalog: Catalog)
 
 async def test_a_network_refusal_gives_no_field_error_away(app: Any, catalog: Catalog) -> None:
     """A client outside the networks learns nothing of the source's aliases or field rules."""
-    source = await intake_source(
-        catalog, networks=[PUBLISHER_NETWORK], aliases={"zip": "postal_code"}
+    source = await catalog.intake_source(
+        networks=[PUBLISHER_NETWORK], aliases={"zip": "postal_code"}
     )
     body = {"source_id": source.source_id, "zip": "1", "postal_code": "2", "email": "n@x.co"}
     assert (await post(app, body, peer=STRANGER)).json() == NOT_ALLOWED
@@ -320,7 +292,7 @@ async def test_a_network_refusal_gives_no_field_error_away(app: Any, catalog: Ca
 
 
 async def test_a_network_change_applies_to_the_next_post(app: Any, catalog: Catalog) -> None:
-    source = await intake_source(catalog, networks=[PUBLISHER_NETWORK])
+    source = await catalog.intake_source(networks=[PUBLISHER_NETWORK])
     body = {"source_id": source.source_id, "email": "change@x.co", "idempotency_key": "one"}
     assert (await post(app, body, peer=PUBLISHER)).status_code == 201  # cached now
     await catalog.execute(
@@ -369,7 +341,7 @@ async def test_the_client_address_behind_trusted_proxies(
     forwarded_for: list[str],
     client_ip: str,
 ) -> None:
-    source = await intake_source(catalog)
+    source = await catalog.intake_source()
     headers = [("X-Forwarded-For", value) for value in forwarded_for]
     body = {"source_id": source.source_id, "email": "proxy@x.co"}
     response = await post(proxied_app, body, peer=(peer, 5000), headers=headers)
@@ -380,7 +352,7 @@ async def test_the_client_address_behind_trusted_proxies(
 async def test_behind_trusted_proxies_the_network_rule_sees_the_client(
     proxied_app: Any, catalog: Catalog
 ) -> None:
-    source = await intake_source(catalog, networks=[PUBLISHER_NETWORK])
+    source = await catalog.intake_source(networks=[PUBLISHER_NETWORK])
     body = {"source_id": source.source_id, "email": "behind@x.co"}
     via_proxy = {"X-Forwarded-For": "203.0.113.7"}
     assert (await post(proxied_app, body, peer=("10.0.0.1", 1), headers=via_proxy)).is_success
@@ -394,7 +366,7 @@ async def test_behind_trusted_proxies_the_network_rule_sees_the_client(
 async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
     app: Any, proxied_app: Any, catalog: Catalog
 ) -> None:
-    source = await intake_source(catalog, networks=[PUBLISHER_NETWORK])
+    source = await catalog.intake_source(networks=[PUBLISHER_NETWORK])
     body = {"source_id": source.source_id, "email": "spoof@x.co"}
     spoofed = {"X-Forwarded-For": "203.0.113.7"}
     # No trusted proxies at all (the default), and a peer that is not one of them.
@@ -416,7 +388,7 @@ ALIASES = {
 async def test_aliases_rename_fields_in_any_case_and_keep_the_derived_key(
     app: Any, catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    source = await intake_source(catalog, aliases=ALIASES)
+    source = await catalog.intake_source(aliases=ALIASES)
     aliased = {
         "source_id": source.source_id,
         "FName": "Jane",
@@ -456,7 +428,7 @@ async def test_aliases_rename_fields_in_any_case_and_keep_the_derived_key(
 
 
 async def test_an_alias_and_its_field_must_agree(app: Any, catalog: Catalog) -> None:
-    source = await intake_source(catalog, aliases=ALIASES)
+    source = await catalog.intake_source(aliases=ALIASES)
     base = {"source_id": source.source_id, "email": "agree@x.co"}
     for conflicting in (
         {"zip": "94105", "postal_code": "10001"},
@@ -473,8 +445,8 @@ async def test_an_alias_and_its_field_must_agree(app: Any, catalog: Catalog) -> 
 
 async def test_aliases_are_the_sources_own(app: Any, catalog: Catalog, engine: AsyncEngine) -> None:
     """Another source's lead keeps a publisher's name as an attribute, as posted."""
-    await intake_source(catalog, aliases=ALIASES)
-    plain = await intake_source(catalog)
+    await catalog.intake_source(aliases=ALIASES)
+    plain = await catalog.intake_source()
     response = await post(app, {"source_id": plain.source_id, "fname": "Jane", "email": "p@x.co"})
     assert response.status_code == 201
     row = await stored(engine, response.json()["lead_id"])
@@ -482,7 +454,7 @@ async def test_aliases_are_the_sources_own(app: Any, catalog: Catalog, engine: A
 
 
 async def test_aliases_follow_the_field_rules(app: Any, catalog: Catalog) -> None:
-    source = await intake_source(catalog, aliases=ALIASES)
+    source = await catalog.intake_source(aliases=ALIASES)
     base = {"source_id": source.source_id, "email": "rules@x.co"}
     for field, value, reason in (
         ("fname", 5, "wrong_type"),
@@ -498,8 +470,7 @@ async def test_stored_aliases_the_catalog_would_refuse_never_apply(
 ) -> None:
     """Written with plain SQL: a selector as target, a known field as alias, an unknown target,
     a name not stored folded. Each posted name stays what it is without aliases."""
-    source = await intake_source(
-        catalog,
+    source = await catalog.intake_source(
         aliases={"sid": "source_id", "email": "phone", "nick": "nickname", "ZIP": "postal_code"},
     )
     body = {"source_id": source.source_id, "sid": "1", "email": "e@x.co", "nick": "J", "ZIP": "9"}
@@ -566,7 +537,7 @@ async def test_aliases_applied_from_a_catalog_file_work_and_selectors_are_refuse
 async def test_the_user_agent_is_stored_cut_and_made_storable(
     app: Any, catalog: Catalog, engine: AsyncEngine, sent: bytes, kept: str
 ) -> None:
-    source = await intake_source(catalog)
+    source = await catalog.intake_source()
     body = {"source_id": source.source_id, "email": "ua@x.co"}
     response = await post(app, body, headers=[(b"user-agent", sent)])
     assert response.status_code == 201
@@ -576,7 +547,7 @@ async def test_the_user_agent_is_stored_cut_and_made_storable(
 async def test_client_context_is_stored_but_in_neither_key_nor_response(
     app: Any, catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    source = await intake_source(catalog)
+    source = await catalog.intake_source()
     body = {"source_id": source.source_id, "email": "ctx@x.co"}
     first = await post(app, body, peer=PUBLISHER, headers={"User-Agent": "first/1"})
     assert first.status_code == 201
@@ -619,7 +590,7 @@ async def test_client_context_is_stored_but_in_neither_key_nor_response(
 async def test_the_immutability_trigger_covers_client_ip_and_user_agent(
     app: Any, catalog: Catalog, engine: AsyncEngine
 ) -> None:
-    source = await intake_source(catalog)
+    source = await catalog.intake_source()
     body = {"source_id": source.source_id, "email": "imm@x.co"}
     response = await post(app, body, headers={"User-Agent": "ua/1"})
     lead_id = response.json()["lead_id"]
@@ -642,8 +613,8 @@ async def test_the_immutability_trigger_covers_client_ip_and_user_agent(
 async def test_a_source_using_every_rule_still_writes_a_new_lead_in_one_statement(
     app: Any, catalog: Catalog, round_trips: RoundTrips
 ) -> None:
-    source = await intake_source(
-        catalog, require_key=True, networks=["127.0.0.0/8"], aliases=ALIASES
+    source = await catalog.intake_source(
+        require_key=True, networks=["127.0.0.0/8"], aliases=ALIASES
     )
     body = {"source_id": source.source_id, "source_key": source.source_key, "zip": "94105"}
     transport = httpx.ASGITransport(app=app, client=LOCAL)
@@ -666,40 +637,6 @@ async def test_a_source_using_every_rule_still_writes_a_new_lead_in_one_statemen
 # -- over a real socket ------------------------------------------------------------------------
 
 
-@contextmanager
-def service_on(host: str, database_url: str) -> Iterator[str]:
-    """The spec's serve command listening on `host` (127.0.0.1 or ::1); yields its base URL."""
-    port = free_port()
-    base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    argv = [sys.executable, "-m", "uvicorn", "web.app:app", "--host", host, "--port", str(port)]
-    process = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "uvicorn exited early"
-            try:
-                if httpx.get(base_url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not come up in 30 s"
-            time.sleep(0.05)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
 @pytest.mark.parametrize(
     ("host", "network", "other"),
     [("127.0.0.1", "127.0.0.1/32", "::1/128"), ("::1", "::1/128", "127.0.0.0/8")],
@@ -712,9 +649,10 @@ async def test_a_real_connection_is_checked_and_stored_by_its_peer_address(
     network: str,
     other: str,
 ) -> None:
-    allowed = await intake_source(catalog, networks=[network])
-    elsewhere = await intake_source(catalog, networks=[other])
-    with service_on(host, database_url) as base_url:
+    allowed = await catalog.intake_source(networks=[network])
+    elsewhere = await catalog.intake_source(networks=[other])
+    with running_service(database_url, host=host) as service:
+        base_url = service.base_url
         async with httpx.AsyncClient(base_url=base_url) as client:
             response = await client.post(
                 "/api/leads",
