@@ -11,17 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from domain.errors import InvalidRequest
-from domain.submission import CONTACT_FIELDS, KNOWN_FIELDS
+from domain.fields import ALIAS_TARGETS, KNOWN_FIELDS, fold_field_name, same_value
 
-ALIAS_TARGETS: tuple[str, ...] = (*CONTACT_FIELDS, "is_test")
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _KNOWN = frozenset(KNOWN_FIELDS)
-
-
-def fold_field_name(name: str) -> str:
-    """A field name with its ASCII letters lower-cased (and nothing else: `K` (Kelvin) stays)."""
-    return name.translate(_ASCII_LOWER)
 
 
 def is_known_field_name(name: str) -> bool:
@@ -45,11 +37,6 @@ def is_usable_alias(alias: str, target: str) -> bool:
 def usable_aliases(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """The aliases `apply_aliases` takes, from stored (alias, target) pairs."""
     return {alias: target for alias, target in pairs if is_usable_alias(alias, target)}
-
-
-def _same_value(first: object, second: object) -> bool:
-    # `1 == True == 1.0` in Python; in JSON they are different values.
-    return type(first) is type(second) and first == second
 
 
 def apply_aliases(fields: Mapping[str, object], aliases: Mapping[str, str]) -> dict[str, object]:
@@ -78,7 +65,7 @@ def apply_aliases(fields: Mapping[str, object], aliases: Mapping[str, str]) -> d
         else:
             key = target
         if target in given:
-            if not _same_value(given[target], value):
+            if not same_value(given[target], value):
                 raise InvalidRequest(reason="conflicting_values", field=target)
             continue
         given[target] = value

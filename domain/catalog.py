@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import phonenumbers
 
-from domain.aliases import ALIAS_TARGETS, fold_field_name, is_known_field_name, usable_aliases
+from domain.aliases import is_known_field_name, usable_aliases
 from domain.classification import (
     SOURCE_KEY_PATTERN,
     canonical_hostname,
@@ -25,13 +25,13 @@ from domain.classification import (
 )
 from domain.client_address import NetworkError, canonical_network
 from domain.errors import LeadError
+from domain.fields import ALIAS_TARGETS, SELECTOR_FIELDS, fold_field_name
 
 SECTIONS: tuple[str, ...] = ("markets", "verticals", "offers", "sources", "mappings")
 # The ingestion endpoint; every sub-path of it also takes leads (SPEC §6).
 LEADS_PATH = "/api/leads"
 # A key that guards a source on its own must not be guessable (`require_key`).
 MIN_REQUIRED_KEY_LENGTH = 16
-SELECTOR_FIELDS: tuple[str, ...] = ("source_id", "source_key", "idempotency_key")
 
 
 class CatalogError(ValueError):

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
-from domain.aliases import ALIAS_TARGETS, is_usable_alias
+from domain.aliases import is_usable_alias
 from domain.catalog import (
     LEADS_PATH,
     MIN_REQUIRED_KEY_LENGTH,
@@ -25,6 +25,7 @@ from domain.catalog import (
 )
 from domain.classification import canonical_hostname, canonical_path_prefix
 from domain.client_address import NetworkError, canonical_network
+from domain.fields import ALIAS_TARGETS
 
 Severity = Literal["error", "warning"]
 

@@ -66,3 +66,24 @@ POSTED_FIELDS: tuple[PostedField, ...] = (
 FIELDS_BY_NAME: Mapping[str, PostedField] = {field.name: field for field in POSTED_FIELDS}
 KNOWN_FIELDS: tuple[str, ...] = tuple(field.name for field in POSTED_FIELDS)
 CONTACT_FIELDS: tuple[str, ...] = tuple(f.name for f in POSTED_FIELDS if f.role == "contact")
+# What selects the source or names the lead: never a per-source alias's target.
+SELECTOR_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in POSTED_FIELDS if f.role in ("selector", "key")
+)
+# What a source's field alias may rename a publisher's name to.
+ALIAS_TARGETS: tuple[str, ...] = tuple(
+    f.name for f in POSTED_FIELDS if f.role in ("contact", "flag")
+)
+
+
+def fold_field_name(name: str) -> str:
+    """A posted name as known names are matched: ASCII letters lower-cased, nothing else (so
+    e.g. KELVIN SIGN never turns a name into `source_key`)."""
+    if name.isascii():
+        return name.lower()
+    return "".join(c.lower() if c.isascii() else c for c in name)
+
+
+def same_value(first: object, second: object) -> bool:
+    """Equal as JSON values: `1 == True == 1.0` in Python, three different values in JSON."""
+    return type(first) is type(second) and first == second

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from domain.errors import InvalidRequest
-from domain.fields import CONTACT_FIELDS, KNOWN_FIELDS, MAX_ATTRIBUTES, POSTED_FIELDS
+from domain.fields import (
+    CONTACT_FIELDS,
+    KNOWN_FIELDS,
+    MAX_ATTRIBUTES,
+    POSTED_FIELDS,
+    fold_field_name,
+    same_value,
+)
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -96,7 +103,7 @@ def parse_submission(fields: Mapping[str, object]) -> Submission:
             attributes[name] = value
         elif folded not in known:
             known[folded] = value
-        elif not _same_value(known[folded], value):
+        elif not same_value(known[folded], value):
             raise InvalidRequest(reason="conflicting_values", field=folded)
     if len(attributes) > MAX_ATTRIBUTES:
         raise InvalidRequest(reason="too_many_fields")
@@ -111,17 +118,8 @@ def parse_submission(fields: Mapping[str, object]) -> Submission:
 
 
 def _known_name(name: str) -> str | None:
-    # ASCII-only folding: str.lower() maps e.g. KELVIN SIGN to "k", which must not make a
-    # different name stand for `source_key`.
-    if not name.isascii():
-        return None
-    folded = name.lower()
+    folded = fold_field_name(name)
     return folded if folded in _KNOWN else None
-
-
-def _same_value(first: object, second: object) -> bool:
-    # `1 == True == 1.0` in Python; in JSON they are different values.
-    return type(first) is type(second) and first == second
 
 
 def _contact_value(name: str, value: object) -> str | None:

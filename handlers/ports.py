@@ -9,7 +9,7 @@ from typing import Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from domain.client_address import Address, Network
-from queries.leads import LeadView
+from domain.lead import LeadView
 
 T = TypeVar("T")
 

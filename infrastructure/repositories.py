@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from domain.aliases import usable_aliases
-from domain.submission import CONTACT_FIELDS
+from domain.fields import CONTACT_FIELDS
 from handlers.ports import MappedSource, NewLead, SourceBinding, Versioned, Written
 from infrastructure.sql import Statement
 from queries.leads import LEAD_VIEW_COLUMNS, LeadView, get_lead_by_idempotency_key
@@ -94,8 +94,6 @@ WRITE_LEAD = Statement(
     "SELECT EXISTS (SELECT FROM current_source) AS current, inserted.* "
     "FROM (VALUES (true)) AS one_row (always) LEFT JOIN inserted ON always"
 )
-
-
 
 
 def _aliases(stored: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.client_address import Network, NetworkError, parse_network
+from domain.client_address import Network, NetworkError, parse_networks
 
 DEFAULT_DATABASE_URL = "postgresql://leads:leads@127.0.0.1:5432/leads"
 ENV_FILE = ".env"  # in the working directory: the repository root when run from a checkout
@@ -74,7 +74,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
     parts = [part for part in env.get(name, "").split(",") if part.strip()]
     try:
-        return tuple(parse_network(part) for part in parts)
+        return parse_networks(parts)
     except NetworkError as error:
         raise SettingsError(
             f"{name} must be comma-separated networks such as 10.0.0.0/8,2001:db8::/32: {error}"
