@@ -11,7 +11,8 @@ process's (`time.process_time`: user + system), so PostgreSQL's share is not in 
   B   raw asyncpg (SQLAlchemy's own driver connection), the same four round trips
   C   raw asyncpg, the service's one statement (WRITE_LEAD), autocommit
   D   SQLAlchemy (pool + Core), that one statement, AUTOCOMMIT
-  G   five `greenlet_spawn` no-ops: the greenlet hops one request makes today
+  G   two `greenlet_spawn` no-ops: the greenlet hops one request makes today (pool
+      checkout and check-in of the lead store)
 """
 
 from __future__ import annotations
@@ -127,10 +128,10 @@ async def main(db_url: str, source: Versioned[SourceBinding], n: int) -> None:
     await measure("D SQLAlchemy, one statement, AUTOCOMMIT (1 round trip)", n, sqlalchemy_one)
 
     async def hops(_key: str) -> None:
-        for _ in range(5):
+        for _ in range(2):
             await greenlet_spawn(lambda: None)
 
-    await measure("G 5 greenlet_spawn no-ops", n, hops)
+    await measure("G 2 greenlet_spawn no-ops", n, hops)
     await engine.dispose()
 
 

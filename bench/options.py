@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.workload import IMPORT_ROWS
+
 
 @dataclass(frozen=True)
 class Options:
@@ -13,7 +15,7 @@ class Options:
     soak: float = 0.0
     count: int = 100
     warmup: int = 200
-    import_rows: int = 20_000
+    import_rows: int = IMPORT_ROWS
     leads: tuple[str, ...] = ()  # how to run `leads` (default: this python -m cli)
     json: Path | None = None
     check: bool = False

@@ -12,7 +12,7 @@ Phases, against a fresh database created (and dropped) on a real PostgreSQL:
 6. ceilings: `pgbench` running one new lead with 16 clients, same duration, twice: the
    service's own one statement and the former four-statement transaction (BEGIN; SELECT
    source; INSERT; COMMIT);
-7. import: `leads import` of a CSV of new leads (skipped while that command does not exist);
+7. import: `leads import` of a CSV of new leads;
 8. soak (`--soak S`): a sustained run of S seconds and the RSS drift over it;
 9. profile (`--profile DIR`): one more sustained run under py-spy, summarized.
 
@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from bench.options import Options
+from bench.workload import IMPORT_ROWS
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -40,7 +41,12 @@ def parse_args(argv: list[str] | None) -> Options:
     add("--soak", type=float, default=0, help="also a soak run of S seconds")
     add("--count", type=int, default=100, help="sequential measured requests (default 100)")
     add("--warmup", type=int, default=200, help="sequential warm-up requests (default 200)")
-    add("--import-rows", type=int, default=20_000, help="rows of the import (default 20000)")
+    add(
+        "--import-rows",
+        type=int,
+        default=IMPORT_ROWS,
+        help=f"rows of the import (default {IMPORT_ROWS})",
+    )
     add("--leads", default="", help="how to run `leads` (default: this python -m cli)")
     add("--json", type=Path, help="write all results as JSON to this file")
     add("--check", action="store_true", help="exit 2 when a target is missed")

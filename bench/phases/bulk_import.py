@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,28 +15,12 @@ from bench.console import log
 from bench.context import Bench
 from bench.import_summary import parse_summary
 from bench.meters import LoadMeter
-from bench.processes import ROOT
 
-UNAVAILABLE = "leads import is not available: skipped"
 RSS_INTERVAL_S = 0.2
 
 
 def leads_command(bench: Bench) -> list[str]:
     return list(bench.options.leads) or [sys.executable, "-m", "cli"]
-
-
-def available(bench: Bench) -> bool:
-    try:
-        result = subprocess.run(
-            [*leads_command(bench), "import", "--help"],
-            cwd=ROOT,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
 
 
 def write_csv(path: Path, nonce: str, rows: int) -> None:
@@ -61,10 +44,6 @@ def rss_growth_pct(samples: list[tuple[float, int]]) -> float | None:
 
 
 def run(bench: Bench, http_rps: float | None) -> dict[str, Any] | None:
-    if not available(bench):
-        log(UNAVAILABLE)
-        bench.notes.append(UNAVAILABLE)
-        return None
     rows = bench.options.import_rows
     path = bench.workdir / "leads.csv"
     write_csv(path, bench.nonce, rows)
