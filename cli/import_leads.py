@@ -1,7 +1,7 @@
 """`leads import FILE`: create leads from a CSV or JSON Lines file, one `IngestLead` per row.
 
 A row is a posted lead: it becomes the same command, through `IngestLead.from_posted`, that a
-POST to /api/leads becomes, and the same handler runs it in one transaction of its own.
+POST to /api/leads becomes, and the same handler writes it (one autocommit statement).
 Exit status: 0 every row created or replayed; 1 some rows rejected; 2 unreadable file, bad
 options, or no usable database.
 """
