@@ -16,6 +16,8 @@ from uuid import UUID
 from commands.ingest_lead import LeadIngested
 from domain.errors import ErrorCode
 from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, PostedField
+from domain.idempotency import lead_id_for
+from domain.lead import LeadView
 from web.errors import ERROR_ID_HEADER
 
 # What Python's str.strip() removes, so that the schema accepts exactly what the server does.
@@ -99,6 +101,29 @@ def result_schema(result_type: type[Any]) -> dict[str, Any]:
 
 LEAD_RESPONSE_SCHEMA = result_schema(LeadIngested)
 
+# A lead for source `acme-solar-us` of examples/catalog.yaml, which a database loaded with
+# that file (as `leads serve` loads an empty one) holds as source 1 of offer, market and
+# vertical 1: "Try it out" creates it (201), and again replays it (200).
+EXAMPLE_LEAD: dict[str, str] = {
+    "source_key": "acme-solar-us",
+    "idempotency_key": "order-10001",
+    "email": "jane.doe@example.com",
+    "phone": "+1 201-555-0123",
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "campaign": "spring-promo",
+}
+_EXAMPLE_VIEW = LeadView(
+    lead_id=lead_id_for(1, EXAMPLE_LEAD["idempotency_key"]),
+    source_id=1,
+    offer_id=1,
+    market_id=1,
+    vertical_id=1,
+    idempotency_key=EXAMPLE_LEAD["idempotency_key"],
+    idempotency_key_origin="client",
+    status="received",
+)
+
 
 def _error_schema(codes: Sequence[ErrorCode]) -> dict[str, Any]:
     """The error envelope whose `code` is one of `codes`."""
@@ -117,8 +142,13 @@ def _error_schema(codes: Sequence[ErrorCode]) -> dict[str, Any]:
     return {"type": "object", "required": ["error"], "properties": {"error": error}}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(
+    schema: dict[str, Any], description: str, example: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"description": description, "content": {"application/json": content}}
 
 
 _STRING = {"schema": {"type": "string"}}
@@ -147,9 +177,17 @@ def error_responses(codes: Iterable[ErrorCode]) -> dict[int, dict[str, Any]]:
 
 
 RESPONSES: dict[int, dict[str, Any]] = {
-    201: _json(LEAD_RESPONSE_SCHEMA, "A new lead was created."),
+    201: _json(
+        LEAD_RESPONSE_SCHEMA,
+        "A new lead was created.",
+        LeadIngested(_EXAMPLE_VIEW, replayed=False).as_json(),
+    ),
     200: {
-        **_json(LEAD_RESPONSE_SCHEMA, "Replay: the lead already existed; its current state."),
+        **_json(
+            LEAD_RESPONSE_SCHEMA,
+            "Replay: the lead already existed; its current state.",
+            LeadIngested(_EXAMPLE_VIEW, replayed=True).as_json(),
+        ),
         "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
     },
     **error_responses(code for code in ErrorCode if code not in _NOT_AN_OPERATION),
@@ -158,8 +196,8 @@ RESPONSES: dict[int, dict[str, Any]] = {
 _REQUEST_BODY: dict[str, Any] = {
     "required": False,
     "content": {
-        "application/json": {"schema": LEAD_REQUEST_SCHEMA},
-        "application/x-www-form-urlencoded": {"schema": LEAD_FORM_SCHEMA},
+        "application/json": {"schema": LEAD_REQUEST_SCHEMA, "example": EXAMPLE_LEAD},
+        "application/x-www-form-urlencoded": {"schema": LEAD_FORM_SCHEMA, "example": EXAMPLE_LEAD},
     },
 }
 _IDEMPOTENCY_HEADER: dict[str, Any] = {
@@ -194,6 +232,7 @@ INGEST_PATHS: dict[str, Any] = {
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string"},
+                "example": "acme",
                 "description": "Only matters to HTTP mapping of posting URLs.",
             },
         )
