@@ -62,7 +62,7 @@ def test_the_ingest_operations_list_every_code_they_can_answer(operation: dict[s
         )
 
 
-# --- the reasons ---------------------------------------------------------------------------
+# --- the reasons --------------------------------------------------------------------------
 
 ERROR_TYPES = {
     name: value.code
