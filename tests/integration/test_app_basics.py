@@ -1,9 +1,10 @@
-"""Composition root, readiness, the error envelope of framework errors and the OpenAPI
-examples."""
+"""Composition root, readiness, the error envelope of framework errors, the OpenAPI
+examples and /docs."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -88,7 +89,35 @@ async def test_framework_errors_use_the_envelope(
     assert isinstance(body["error"]["details"], dict)
 
 
-# --- the OpenAPI examples ------------------------------------------------------------------
+# --- /docs --------------------------------------------------------------------------------
+
+# The URLs a Swagger UI page loads: its style sheet, icon and script, and the document.
+PAGE_URLS = re.compile(r"""(?:href|src)="([^"]*)"|url: '([^']*)'""")
+CONTENT_TYPES = {".css": "text/css", ".png": "image/png", ".js": "javascript", ".json": "json"}
+
+
+async def test_docs_loads_only_what_the_service_serves(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert "://" not in page.text  # nothing from a CDN: the page works offline
+    urls = [href or url for href, url in PAGE_URLS.findall(page.text)]
+    assert sorted(url.rpartition(".")[2] for url in urls) == ["css", "js", "json", "png"]
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//")
+        response = await client.get(url)
+        assert response.status_code == 200, url
+        suffix = url[url.rindex(".") :]
+        assert CONTENT_TYPES[suffix] in response.headers["content-type"], url
+        assert response.content
+
+
+async def test_docs_serves_no_other_file(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs/__init__.py")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+# --- the OpenAPI examples -----------------------------------------------------------------
 
 
 def _example(operation: dict[str, Any], status: str) -> Any:
