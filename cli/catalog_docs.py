@@ -1,7 +1,7 @@
 """Posting instructions for one source: the text `leads catalog docs SOURCE_CODE` prints.
 
-The field table is derived from domain/fields.py, the one the validation uses; the error
-table restates SPEC §6 and a test checks it against the HTTP error mapping.
+The field table is derived from domain/fields.py, the one the validation uses, and the error
+table from domain/errors.py, the one the HTTP answers use.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 import phonenumbers
 
 from domain.catalog import LEADS_PATH, Source, SourceDescription, posting_path
+from domain.errors import ErrorCode
 from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, FieldType, PostedField
 
 DEFAULT_BASE_URL = "http://localhost:8000"
@@ -36,29 +37,15 @@ FIELDS: tuple[tuple[str, str, str], ...] = tuple(
     (field.name, _TYPE_TEXT[field.type], _limit_text(field)) for field in POSTED_FIELDS
 )
 
-# (code, HTTP status, when)
-ERRORS: tuple[tuple[str, int, str], ...] = (
-    ("invalid_request", 400, "bad body, field or parameters (details.reason says which)"),
-    ("invalid_source", 400, "source_id is malformed, unknown or inactive"),
-    (
-        "invalid_source_key",
-        400,
-        "source_key malformed, unknown, inactive, not source_id's, or required but absent",
-    ),
-    ("client_not_allowed", 403, "this source does not accept posts from your address"),
-    ("unmapped_source", 400, "no source selected and none is mapped to the host and path"),
-    ("ambiguous_source_mapping", 409, "the host and path are mapped to several sources"),
-    ("invalid_idempotency_key_format", 400, "bad key, repeated header, or header and field differ"),
-    (
-        "idempotency_derivation_failed",
-        400,
-        "no idempotency key, and no email or phone to derive one from",
-    ),
-    ("not_found", 404, "no such URL"),
-    ("method_not_allowed", 405, "leads are posted with POST"),
-    ("request_header_too_large", 431, "headers over 64 KiB (URL included)"),
-    ("service_unavailable", 503, "temporary: retry after Retry-After seconds, same key"),
-    ("internal_error", 500, "unexpected: retry with the same key"),
+
+def _plain(text: str) -> str:
+    """Markdown code spans as plain text, for a terminal."""
+    return text.replace("`", "")
+
+
+# (code, HTTP status, when), derived from the table of error codes (domain/errors.py).
+ERRORS: tuple[tuple[str, str, str], ...] = tuple(
+    (code.value, str(code.status), _plain(code.meaning)) for code in ErrorCode
 )
 
 
@@ -214,7 +201,7 @@ def posting_instructions(
         '            "idempotency_key_origin": "client", "status": "received", "replayed": false}',
         '  Error: {"error": {"code": "<code>", "message": "<text>", "details": {...}}}',
     ]
-    lines += _table([("code", "HTTP", "when"), *((c, str(s), w) for c, s, w in ERRORS)])
+    lines += _table([("code", "HTTP", "when"), *ERRORS])
 
     body = _example_body(description, mapped=bool(mapping_urls))
     url = mapping_urls[0] if mapping_urls else generic_url

@@ -14,7 +14,7 @@ from infrastructure.container import Application, bootstrap
 from infrastructure.database_probe import connection_error
 from infrastructure.database_problems import diagnose
 from infrastructure.settings import Settings
-from web import health, http_limits, leads, metrics
+from web import docs, health, http_limits, leads, metrics
 from web.errors import install_error_handlers, log_unavailable
 from web.openapi import with_ingest_paths
 
@@ -76,11 +76,15 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         # cost a check per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         redirect_slashes=False,
+        # FastAPI's own pages load their scripts from a CDN: /docs is web/docs.py's instead.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.router.routes.extend(leads.routes)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(docs.router)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

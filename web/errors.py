@@ -1,4 +1,7 @@
-"""The one place errors become HTTP: every error body is `{"error": {code, message, details}}`."""
+"""The one place errors become HTTP: every error body is `{"error": {code, message, details}}`.
+
+`python -m web.errors` prints the README's errors table, rendered from `ErrorCode`.
+"""
 
 from __future__ import annotations
 
@@ -15,35 +18,20 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.errors import LeadError
+from domain.errors import ErrorCode, LeadError
 from infrastructure.database_problems import UNREACHABLE, DatabaseProblem, diagnose, root_cause
 from web.log_escape import log_safe
 from web.rate_limited_log import RateLimitedLog
 
 log = logging.getLogger("leads.web")
 
-STATUS_BY_CODE: Mapping[str, int] = {
-    "invalid_request": 400,
-    "invalid_source": 400,
-    "invalid_source_key": 400,
-    "client_not_allowed": 403,
-    "unmapped_source": 400,
-    "ambiguous_source_mapping": 409,
-    "invalid_idempotency_key_format": 400,
-    "idempotency_derivation_failed": 400,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "request_header_too_large": 431,
-    "service_unavailable": 503,
-    "internal_error": 500,
-}
 RETRY_AFTER_SECONDS = "1"
 ERROR_ID_HEADER = "X-Error-Id"
 
 
-def error_body(code: str, message: str, details: Mapping[str, object] | None = None) -> bytes:
+def error_body(code: ErrorCode, message: str, details: Mapping[str, object] | None = None) -> bytes:
     """The JSON of every error answer (the HTTP server's own refusals included)."""
-    error = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    error = {"error": {"code": code.value, "message": message, "details": dict(details or {})}}
     try:
         return orjson.dumps(error)
     except orjson.JSONEncodeError:
@@ -53,17 +41,17 @@ def error_body(code: str, message: str, details: Mapping[str, object] | None = N
 
 
 def error_response(
-    code: str,
+    code: ErrorCode,
     message: str,
     details: Mapping[str, object] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     headers = dict(headers or {})
-    if code == "service_unavailable":
+    if code is ErrorCode.SERVICE_UNAVAILABLE:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     return Response(
         error_body(code, message, details),
-        status_code=STATUS_BY_CODE[code],
+        status_code=code.status,
         media_type="application/json",
         headers=headers,
     )
@@ -93,7 +81,7 @@ def log_unavailable(
 
 async def _lead_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, LeadError)
-    if error.code == "service_unavailable":
+    if error.code is ErrorCode.SERVICE_UNAVAILABLE:
         report_unavailable(request, error)
     return error_response(error.code, error.message, error.details)
 
@@ -101,16 +89,16 @@ async def _lead_error(request: Request, error: Exception) -> Response:
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     if error.status_code == 404:
-        return error_response("not_found", "No such resource.", {"path": request.url.path})
+        return error_response(ErrorCode.NOT_FOUND, "No such resource.", {"path": request.url.path})
     if error.status_code == 405:
         allowed = error.headers.get("Allow", "") if error.headers else ""
         return error_response(
-            "method_not_allowed",
+            ErrorCode.METHOD_NOT_ALLOWED,
             f"{request.method} is not allowed here.",
             {"allowed": [m.strip() for m in allowed.split(",") if m.strip()]},
             headers={"Allow": allowed} if allowed else None,
         )
-    code = "invalid_request" if 400 <= error.status_code < 500 else "internal_error"
+    code = ErrorCode.INVALID_REQUEST if 400 <= error.status_code < 500 else ErrorCode.INTERNAL_ERROR
     return error_response(code, str(error.detail), {"reason": f"http_{error.status_code}"})
 
 
@@ -122,19 +110,21 @@ async def _client_disconnected(request: Request, error: Exception) -> Response:
         log_safe(request.scope["path"]),
     )
     return error_response(
-        "invalid_request",
+        ErrorCode.INVALID_REQUEST,
         "The connection was closed before the request body was complete.",
         {"reason": "client_disconnected"},
     )
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:
-    return error_response("invalid_request", "The request is not valid.", {"reason": "validation"})
+    return error_response(
+        ErrorCode.INVALID_REQUEST, "The request is not valid.", {"reason": "validation"}
+    )
 
 
 def internal_error_response(error_id: str) -> Response:
     return error_response(
-        "internal_error",
+        ErrorCode.INTERNAL_ERROR,
         "An unexpected error occurred; it has been logged.",
         headers={ERROR_ID_HEADER: error_id},
     )
@@ -180,3 +170,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(UnexpectedErrorMiddleware)
+
+
+def readme_errors_table() -> str:
+    """The README's table of error codes (Markdown), one row per `ErrorCode`."""
+    rows = ["| code | HTTP | when (`details`) |", "|---|---|---|"]
+    rows += [f"| `{code}` | {code.status} | {code.explained} |" for code in ErrorCode]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(readme_errors_table(), end="")

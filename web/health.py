@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from domain.errors import ServiceUnavailable
+from domain.errors import ErrorCode, ServiceUnavailable
 from queries.readiness import CheckReadiness
 from web.errors import error_response, report_unavailable
 from web.openapi import RESPONSES
@@ -32,12 +32,12 @@ async def readyz(request: Request) -> Response:
         problem = report_unavailable(request, error)
         if problem is None:
             return error_response(
-                "service_unavailable",
+                ErrorCode.SERVICE_UNAVAILABLE,
                 "The database is unavailable (busy or too slow).",
                 {"reason": "unavailable"},
             )
         return error_response(
-            "service_unavailable",
+            ErrorCode.SERVICE_UNAVAILABLE,
             f"The database is not usable: {problem.cause}; {problem.fix}.",
             {"reason": problem.reason},
         )
@@ -49,7 +49,7 @@ async def readyz(request: Request) -> Response:
             readiness.expected_revision,
         )
         return error_response(
-            "service_unavailable",
+            ErrorCode.SERVICE_UNAVAILABLE,
             "The database schema is not at the latest migration; run `leads db upgrade`.",
             {
                 "reason": readiness.reason,

@@ -33,21 +33,22 @@ from typing import Any
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
-from web.errors import RETRY_AFTER_SECONDS, STATUS_BY_CODE, error_body
+from domain.errors import ErrorCode
+from web.errors import RETRY_AFTER_SECONDS, error_body
 
 MAX_HEADER_BYTES = 64 * 1024
 LINGER_S = 2.0
 
 _HEADER_TOO_LARGE = error_body(
-    "request_header_too_large",
+    ErrorCode.REQUEST_HEADER_TOO_LARGE,
     f"The request's header section is larger than {MAX_HEADER_BYTES} bytes.",
     {"limit": MAX_HEADER_BYTES},
 )
 _MALFORMED = error_body(
-    "invalid_request", "The request is not valid HTTP/1.1.", {"reason": "malformed_http"}
+    ErrorCode.INVALID_REQUEST, "The request is not valid HTTP/1.1.", {"reason": "malformed_http"}
 )
 _OVER_CONCURRENCY = error_body(
-    "service_unavailable",
+    ErrorCode.SERVICE_UNAVAILABLE,
     "The server is at its concurrency limit; retry later.",
     {"reason": "concurrency_limit"},
 )
@@ -79,8 +80,10 @@ def _refuse(protocol: Any, too_large: bool) -> None:
     transport = protocol.transport
     if transport.is_closing():
         return
-    status = 431 if too_large else 400
-    transport.write(_response(protocol, status, _HEADER_TOO_LARGE if too_large else _MALFORMED))
+    code = ErrorCode.REQUEST_HEADER_TOO_LARGE if too_large else ErrorCode.INVALID_REQUEST
+    transport.write(
+        _response(protocol, code.status, _HEADER_TOO_LARGE if too_large else _MALFORMED)
+    )
     cycle = protocol.cycle
     if cycle is not None and not cycle.response_complete:
         # The error arrived in the body of a request the application is reading: it sees a
@@ -185,7 +188,7 @@ async def service_unavailable(scope: Any, receive: Any, send: Callable[[Any], An
     await send(
         {
             "type": "http.response.start",
-            "status": STATUS_BY_CODE["service_unavailable"],
+            "status": ErrorCode.SERVICE_UNAVAILABLE.status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(_OVER_CONCURRENCY)).encode("ascii")),

@@ -1,18 +1,24 @@
 """The OpenAPI description of `POST /api/leads`: the real contract, both body types, all errors.
 
 The route reads the body itself (bounded, JSON or form), so the schema is not inferred from
-a Pydantic parameter: the request schema is derived from the field table (domain/fields.py)
-and the response schema from the result dataclasses (`LeadIngested`, `LeadView`).
+a Pydantic parameter: the request schema is derived from the field table (domain/fields.py),
+the response schema from the result dataclasses (`LeadIngested`, `LeadView`) and the error
+responses from the table of error codes (`ErrorCode`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import fields, is_dataclass
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 from commands.ingest_lead import LeadIngested
+from domain.errors import ErrorCode
 from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, PostedField
+from domain.idempotency import lead_id_for
+from domain.lead import LeadView
+from web.errors import ERROR_ID_HEADER
 
 # What Python's str.strip() removes, so that the schema accepts exactly what the server does.
 _SPACE = (
@@ -94,64 +100,104 @@ def result_schema(result_type: type[Any]) -> dict[str, Any]:
 
 
 LEAD_RESPONSE_SCHEMA = result_schema(LeadIngested)
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {"type": "object"},
-            },
-        }
-    },
+
+# A lead for source `acme-solar-us` of examples/catalog.yaml, which a database loaded with
+# that file (as `leads serve` loads an empty one) holds as source 1 of offer, market and
+# vertical 1: "Try it out" creates it (201), and again replays it (200).
+EXAMPLE_LEAD: dict[str, str] = {
+    "source_key": "acme-solar-us",
+    "idempotency_key": "order-10001",
+    "email": "jane.doe@example.com",
+    "phone": "+1 201-555-0123",
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "campaign": "spring-promo",
 }
+_EXAMPLE_VIEW = LeadView(
+    lead_id=lead_id_for(1, EXAMPLE_LEAD["idempotency_key"]),
+    source_id=1,
+    offer_id=1,
+    market_id=1,
+    vertical_id=1,
+    idempotency_key=EXAMPLE_LEAD["idempotency_key"],
+    idempotency_key_origin="client",
+    status="received",
+)
 
 
-def _error_schema(code: str, details: dict[str, Any]) -> dict[str, Any]:
-    """ERROR_SCHEMA narrowed to one code and its details."""
-    error = ERROR_SCHEMA["properties"]["error"]
-    properties = {**error["properties"], "code": {"type": "string", "enum": [code]}}
-    properties["details"] = details
-    return {**ERROR_SCHEMA, "properties": {"error": {**error, "properties": properties}}}
+def _error_schema(codes: Sequence[ErrorCode]) -> dict[str, Any]:
+    """The error envelope whose `code` is one of `codes`."""
+    # client_not_allowed never tells a client which networks a source accepts.
+    empty = all(code is ErrorCode.CLIENT_NOT_ALLOWED for code in codes)
+    details = {"type": "object", "maxProperties": 0} if empty else {"type": "object"}
+    error = {
+        "type": "object",
+        "required": ["code", "message", "details"],
+        "properties": {
+            "code": {"type": "string", "enum": [code.value for code in codes]},
+            "message": {"type": "string"},
+            "details": details,
+        },
+    }
+    return {"type": "object", "required": ["error"], "properties": {"error": error}}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(
+    schema: dict[str, Any], description: str, example: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"description": description, "content": {"application/json": content}}
 
 
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: _json(LEAD_RESPONSE_SCHEMA, "A new lead was created."),
+_STRING = {"schema": {"type": "string"}}
+_ERROR_HEADERS: dict[ErrorCode, dict[str, Any]] = {
+    ErrorCode.SERVICE_UNAVAILABLE: {"Retry-After": _STRING},
+    ErrorCode.INTERNAL_ERROR: {ERROR_ID_HEADER: _STRING},
+}
+# Answers to requests that reach no operation (no such route, or not its method).
+_NOT_AN_OPERATION = frozenset({ErrorCode.NOT_FOUND, ErrorCode.METHOD_NOT_ALLOWED})
+
+
+def error_responses(codes: Iterable[ErrorCode]) -> dict[int, dict[str, Any]]:
+    """One response per HTTP status of `codes`, listing its codes and what each means."""
+    by_status: dict[int, list[ErrorCode]] = {}
+    for code in codes:
+        by_status.setdefault(code.status, []).append(code)
+    responses: dict[int, dict[str, Any]] = {}
+    for status, group in sorted(by_status.items()):
+        description = "\n".join(f"- `{code}`: {code.explained}" for code in group)
+        response = _json(_error_schema(group), description)
+        headers = {name: h for code in group for name, h in _ERROR_HEADERS.get(code, {}).items()}
+        if headers:
+            response["headers"] = headers
+        responses[status] = response
+    return responses
+
+
+RESPONSES: dict[int, dict[str, Any]] = {
+    201: _json(
+        LEAD_RESPONSE_SCHEMA,
+        "A new lead was created.",
+        LeadIngested(_EXAMPLE_VIEW, replayed=False).as_json(),
+    ),
     200: {
-        **_json(LEAD_RESPONSE_SCHEMA, "Replay: the lead already existed; its current state."),
+        **_json(
+            LEAD_RESPONSE_SCHEMA,
+            "Replay: the lead already existed; its current state.",
+            LeadIngested(_EXAMPLE_VIEW, replayed=True).as_json(),
+        ),
         "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
     },
-    400: _json(
-        ERROR_SCHEMA,
-        "Invalid request, source, source key (or none where the source requires it), mapping "
-        "or idempotency key.",
-    ),
-    403: _json(
-        _error_schema("client_not_allowed", {"type": "object", "maxProperties": 0}),
-        "client_not_allowed: the source takes leads only from its allowed networks, and the "
-        "client address is outside them (details is empty).",
-    ),
-    409: _json(ERROR_SCHEMA, "ambiguous_source_mapping: several sources hold the mapping."),
-    500: _json(ERROR_SCHEMA, "internal_error (the X-Error-Id header names the log entry)."),
-    503: {
-        **_json(ERROR_SCHEMA, "service_unavailable: the database is unavailable; retry."),
-        "headers": {"Retry-After": {"schema": {"type": "string"}}},
-    },
+    **error_responses(code for code in ErrorCode if code not in _NOT_AN_OPERATION),
 }
 
 _REQUEST_BODY: dict[str, Any] = {
     "required": False,
     "content": {
-        "application/json": {"schema": LEAD_REQUEST_SCHEMA},
-        "application/x-www-form-urlencoded": {"schema": LEAD_FORM_SCHEMA},
+        "application/json": {"schema": LEAD_REQUEST_SCHEMA, "example": EXAMPLE_LEAD},
+        "application/x-www-form-urlencoded": {"schema": LEAD_FORM_SCHEMA, "example": EXAMPLE_LEAD},
     },
 }
 _IDEMPOTENCY_HEADER: dict[str, Any] = {
@@ -186,6 +232,7 @@ INGEST_PATHS: dict[str, Any] = {
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string"},
+                "example": "acme",
                 "description": "Only matters to HTTP mapping of posting URLs.",
             },
         )

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from domain.errors import InvalidRequest
+from domain.errors import ErrorCode, InvalidRequest
 from domain.posted import parse_json
 from domain.submission import parse_submission
 from handlers.ingest_lead import IngestLeadHandler
@@ -39,7 +39,7 @@ from infrastructure.settings import to_asyncpg_url
 from tests.faults.harness import Service, running_service
 from tests.support import Catalog, CatalogSource
 from web.app import create_app
-from web.errors import ERROR_ID_HEADER, STATUS_BY_CODE
+from web.errors import ERROR_ID_HEADER
 
 MAX_BODY_BYTES = 65536
 
@@ -78,7 +78,7 @@ def assert_error_envelope(response: httpx.Response) -> None:
     assert response.headers["content-type"] == "application/json"
     error = response.json()["error"]
     assert set(error) == {"code", "message", "details"}
-    assert STATUS_BY_CODE[error["code"]] == response.status_code
+    assert ErrorCode(error["code"]).status == response.status_code
     assert isinstance(error["message"], str) and isinstance(error["details"], dict)
 
 

@@ -73,6 +73,18 @@ def test_openapi_response_schema_is_derived_from_the_view() -> None:
         assert content["schema"] is LEAD_RESPONSE_SCHEMA
 
 
+@pytest.mark.parametrize(("status", "replayed"), [(201, False), (200, True)])
+def test_openapi_success_examples_are_bodies_the_service_renders(
+    status: int, replayed: bool
+) -> None:
+    example = RESPONSES[status]["content"]["application/json"]["example"]
+    assert example["replayed"] is replayed
+    view = LeadView.from_row({**example, "lead_id": UUID(example["lead_id"])})
+    response = lead_response(LeadIngested(view, replayed=replayed))
+    assert (response.status_code, response.body) == (status, orjson.dumps(example))
+    assert _conforms(example, LEAD_RESPONSE_SCHEMA)
+
+
 def test_a_new_view_field_reaches_body_schema_and_columns() -> None:
     """The derivation, not a copy: a field added to a view shows up everywhere at once."""
 
