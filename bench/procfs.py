@@ -1,79 +1,74 @@
-"""CPU and memory of processes and of the machine, read from Linux's /proc."""
+"""CPU of processes and of the machine, read from Linux's /proc, and the meter of one load run."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import re
+import resource
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 _TICKS = os.sysconf("SC_CLK_TCK")
+# The backends of the run's database, also those that come and go during a run (pgbench's),
+# autovacuum's included. The WAL writer and checkpointer serve every database of the server, so
+# on a shared server they would count other work: they are left out.
+_SERVING = (
+    "SELECT pid FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
 
 
 def nproc() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name, or None if the process is gone."""
+def parse_stat(text: str) -> tuple[int, float]:
+    """(parent pid, user + system CPU seconds) from a /proc/PID/stat line; the command name,
+    in parentheses, may itself hold spaces and parentheses."""
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def parse_machine(text: str) -> tuple[int, int]:
+    """(busy, total) jiffies of the machine from /proc/stat (idle and iowait are not busy)."""
+    values = [int(v) for v in text.splitlines()[0].split()[1:]]
+    total = sum(values)
+    return total - values[3] - values[4], total
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return parse_stat(Path(f"/proc/{pid}/stat").read_text())
+    except (OSError, ValueError):  # it exited
         return None
-    return stat[stat.rindex(")") + 2 :].split()
 
 
-def descendants(pid: int) -> list[int]:
-    """`pid` and all its descendant processes."""
+def process_cpu(pid: int) -> float | None:
+    found = _stat(pid)
+    return None if found is None else found[1]
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its descendants (uvicorn and its workers)."""
+    stats = {int(p.name): _stat(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()}
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, queue = [], [pid]
+    for pid, found in stats.items():
+        if found is not None:
+            children.setdefault(found[0], []).append(pid)
+    total, queue = 0.0, [root]
     while queue:
-        current = queue.pop()
-        found.append(current)
-        queue.extend(children.get(current, []))
-    return found
+        pid = queue.pop()
+        total += found[1] if (found := stats.get(pid)) else 0.0
+        queue.extend(children.get(pid, []))
+    return total
 
 
-def process_cpu(pid: int) -> tuple[float, float] | None:
-    """(user, system) CPU seconds of one process, None once it has exited."""
-    fields = _stat_fields(pid)
-    return None if fields is None else (int(fields[11]) / _TICKS, int(fields[12]) / _TICKS)
-
-
-def tree_cpu(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process and its descendants (a service and its workers)."""
-    user = system = 0.0
-    for each in descendants(pid):
-        if (cpu := process_cpu(each)) is not None:
-            user, system = user + cpu[0], system + cpu[1]
-    return user, system
-
-
-def tree_memory_kib(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) in KiB, summed over a process and its descendants."""
-    rss = hwm = 0
-    for each in descendants(pid):
-        try:
-            status = Path(f"/proc/{each}/status").read_text()
-        except OSError:
-            continue
-        if found := re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE):
-            rss += int(found.group(1))
-        if found := re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE):
-            hwm += int(found.group(1))
-    return rss, hwm
-
-
-def machine_cpu() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values) - idle, sum(values)
+def machine() -> tuple[int, int]:
+    return parse_machine(Path("/proc/stat").read_text())
 
 
 def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
@@ -81,47 +76,80 @@ def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
     return (after[0] - before[0]) / total * nproc() if total else 0.0
 
 
-class RssSampler:
-    """Samples the RSS of a process tree every `interval` seconds in a background thread."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
-    def __init__(self, pid: int, interval: float = 1.0) -> None:
-        self.pid, self.interval = pid, interval
-        self.samples: list[tuple[float, int]] = []
-        self.peak_hwm_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._started = 0.0
 
-    def _sample(self) -> None:
-        rss, hwm = tree_memory_kib(self.pid)
-        if rss:  # nothing once the process has exited
-            self.samples.append((round(time.monotonic() - self._started, 2), rss))
-            self.peak_hwm_kib = max(self.peak_hwm_kib, hwm)
+class Meter:
+    """CPU over one load run: the app's process tree (when given); the PostgreSQL processes
+    serving the database, which a thread finds every 0.5 s and reads every 0.1 s (a backend that
+    exits with its client, as pgbench's do, counts up to its last reading; one found later counts
+    from zero); the load client (wrk, pgbench: children waited for inside the block); the machine.
+    """
 
-    def __enter__(self) -> RssSampler:
-        self._started = time.monotonic()
-        self._sample()
+    def __init__(self, database_url: str, app_pid: int | None = None) -> None:
+        self.database_url, self.app_pid = database_url, app_pid
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._ready, self._stop = threading.Event(), threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _now(self) -> tuple[float, tuple[int, int], float, float]:
+        app = tree_cpu(self.app_pid) if self.app_pid else 0.0
+        return time.monotonic(), machine(), _children_cpu(), app
+
+    def __enter__(self) -> Meter:
         self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        self._start = self._now()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
     def __exit__(self, *exc: object) -> None:
+        self._end = self._now()
         self._stop.set()
         self._thread.join()
-        self._sample()
 
-    def summary(self) -> dict[str, Any]:
-        if not self.samples:
-            return {"samples": []}
-        start, end = self.samples[0][1], self.samples[-1][1]
-        return {
-            "start_kib": start,
-            "end_kib": end,
-            "max_kib": max(kib for _, kib in self.samples),
-            "peak_hwm_kib": self.peak_hwm_kib,
-            "drift_pct": round((end - start) / start * 100, 2) if start else None,
-            "samples": self.samples,
+    def _watch(self) -> None:
+        try:
+            asyncio.run(self._poll())
+        except BaseException as error:  # raised by __enter__ when it happens before the start
+            self._error = error
+            self._ready.set()
+
+    async def _poll(self) -> None:
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            next_discovery = 0.0
+            while not self._stop.is_set():
+                if time.monotonic() >= next_discovery:
+                    for row in await connection.fetch(_SERVING):
+                        if (cpu := process_cpu(row["pid"])) is not None:
+                            self._first.setdefault(row["pid"], 0.0 if self._ready.is_set() else cpu)
+                    next_discovery = time.monotonic() + 0.5
+                for pid in self._first:
+                    if (cpu := process_cpu(pid)) is not None:
+                        self._last[pid] = cpu
+                self._ready.set()
+                self._stop.wait(0.1)
+        finally:
+            await connection.close()
+
+    def result(self, requests: int, leads: int) -> dict[str, Any]:
+        seconds = self._end[0] - self._start[0]
+        postgres = sum(self._last[pid] - self._first[pid] for pid in self._last)
+        client, app = self._end[2] - self._start[2], self._end[3] - self._start[3]
+        others = busy_cores(self._start[1], self._end[1]) - (postgres + client + app) / seconds
+        found: dict[str, Any] = {
+            "postgres_cpu_us_per_lead": round(postgres / leads * 1e6) if leads else None,
+            "postgres_cores": round(postgres / seconds, 2),
+            "client_cores": round(client / seconds, 2),
+            "other_cores": round(max(0.0, others), 2),
         }
+        if self.app_pid:
+            found["app_cores"] = round(app / seconds, 2)
+            found["cpu_us_per_request"] = round(app / requests * 1e6) if requests else None
+        return found

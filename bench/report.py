@@ -1,265 +1,141 @@
-"""The run's results as one markdown table; row targets and marks come from bench/targets.py."""
+"""What bench/run prints: medians over the pairs, the service's ratios to the yardstick and to
+pgbench (medians of the per-pair ratios), and the targets of SPEC §9."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+import statistics
 from typing import Any
 
-from bench import profile, targets
-from bench.new_lead_sql import CEILINGS, FOUR_STATEMENTS, ONE_STATEMENT, ratio_key
-from bench.workload import CLIENTS
+APPS = ("service", "yardstick")
+ROWS = (  # label, metric, whether the service/yardstick ratio is printed
+    ("sequential p50 (ms)", "seq_p50_ms", False),
+    ("sequential p95 (ms)", "seq_p95_ms", False),
+    ("sequential p99 (ms)", "seq_p99_ms", False),
+    ("16 clients: requests/s", "rps", True),
+    ("16 clients: p50 (ms)", "p50_ms", False),
+    ("16 clients: p99 (ms)", "p99_ms", True),
+    ("worker CPU per request (µs)", "cpu_us_per_request", True),
+    ("PostgreSQL CPU per lead (µs)", "postgres_cpu_us_per_lead", False),
+    ("cores: app", "app_cores", False),
+    ("cores: PostgreSQL", "postgres_cores", False),
+    ("cores: other processes", "other_cores", False),
+    ("errors (non-2xx, socket)", "errors", False),
+)
+TARGETS = (  # text, where the value is, comparison, bound
+    ("sequential p50 <= 3 ms", "service", "seq_p50_ms", operator.le, 3),
+    ("sequential p95 <= 6 ms", "service", "seq_p95_ms", operator.le, 6),
+    ("sequential p99 <= 12 ms", "service", "seq_p99_ms", operator.le, 12),
+    ("requests/s >= 0.5 x pgbench tps", "ratios", "service/pgbench", operator.ge, 0.5),
+    ("round trips per new lead <= 1 (§11)", "round_trips", "new_lead", operator.le, 1),
+    ("round trips per replay <= 2 (§11)", "round_trips", "replay", operator.le, 2),
+)
 
 
-def _mib(kib: int) -> str:
-    return f"{kib / 1024:.1f}"
+def number(value: object) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    if isinstance(value, int) or value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
-class _Table:
-    def __init__(self, results: Mapping[str, Any]) -> None:
-        self.results = results
-        self.lines = ["| phase | metric | value | target | |", "|---|---|---|---|---|"]
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """Medians per app and for pgbench, per-pair ratios, and each target met or missed."""
+    pairs = results["pairs"]
+    summary: dict[str, Any] = {}
+    for name in (*APPS, "pgbench"):
+        found: dict[str, list[float]] = {}
+        for pair in pairs:
+            for metric, value in pair[name].items():
+                if isinstance(value, int | float):
+                    found.setdefault(metric, []).append(value)
+        summary[name] = {metric: statistics.median(values) for metric, values in found.items()}
+    ratios = {
+        f"service/yardstick {m}": [p["service"][m] / p["yardstick"][m] for p in pairs]
+        for _, m, printed in ROWS
+        if printed
+    }
+    for name in APPS:
+        ratios[f"{name}/pgbench"] = [p[name]["rps"] / p["pgbench"]["tps"] for p in pairs]
+    summary["ratios"] = {
+        name: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+        for name, v in ratios.items()
+    }
+    summary["targets"] = []
+    for text, scope, metric, check, bound in TARGETS:
+        if scope == "round_trips":
+            value = results["round_trips"]["service"][metric]
+        elif scope == "ratios":
+            value = summary["ratios"][metric]["median"]
+        else:
+            value = summary[scope].get(metric)
+        met = value is not None and check(value, bound)
+        summary["targets"].append({"target": text, "value": value, "met": met})
+    return summary
 
-    def row(self, phase: str, metric: str, value: object, *keys: str) -> None:
-        """A row; with `keys`, the target of each (from the table) and whether all are met."""
-        goals = [(key, t) for key in keys if (t := targets.for_key(key)) is not None]
-        target = " / ".join(dict.fromkeys(f"{t.text()} ({t.source})" for _, t in goals))
-        mark = ""
-        if goals:
-            met = all(targets.verdict(self.results, t, key).status == "met" for key, t in goals)
-            mark = "ok" if met else "**FAIL**"
-        self.lines.append(f"| {phase} | {metric} | {value} | {target} | {mark} |")
 
-
-def _header(results: Mapping[str, Any]) -> list[str]:
-    m = results["machine"]
-    pg = m["postgresql"]
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
-        f"## Lead ingestion benchmark — workers={results['workers']}, "
-        f"duration={results['duration_s']:g} s",
-        "",
-        f"Machine: nproc={m['nproc']} ({m['cpu']}), PostgreSQL {pg['server_version']} "
-        f"(synchronous_commit={pg['synchronous_commit']}, fsync={pg['fsync']}, "
-        f"shared_buffers={pg['shared_buffers']}), Python {m['python']}, uvicorn {m['uvicorn']}, "
-        f"SQLAlchemy {m['sqlalchemy']}, asyncpg {m['asyncpg']}, {m['wrk']}, {m['pgbench']}, "
-        f"git {m['git']}.",
-        f"Background load before the run: {results['background_busy_cores']} busy cores "
-        "(other processes' work skews every number).",
-        f"Server: {results['server']}. Service: `{results['service_command']}`"
-        + (f" with {m['env']}" if m["env"] else "")
-        + ".",
-        "",
+        "  ".join([row[0].ljust(widths[0]), *map(str.rjust, row[1:], widths[1:])]).rstrip()
+        for row in rows
     ]
 
 
-def _latency(table: _Table, results: Mapping[str, Any]) -> None:
-    if s := results.get("sequential"):
-        label = f"sequential ({s['requests']} new leads, {s['warmup']} warm-up)"
-        table.row(label, "p50 ms", f"{s['p50_ms']:.2f}", "sequential.p50_ms")
-        table.row(label, "p95 ms", f"{s['p95_ms']:.2f}", "sequential.p95_ms")
-        table.row(label, "p99 ms", f"{s['p99_ms']:.2f}", "sequential.p99_ms")
-        table.row(label, "statuses", s["statuses"], "sequential.non_201")
-    for pool in ("cold_pool", "warm_pool"):
-        if not (c := results.get(f"concurrent_{pool}")):
-            continue
-        key = f"concurrent_{pool}"
-        label = f"concurrent ({c['requests']} identical, {pool.replace('_', ' ')})"
-        table.row(label, "p50 / max ms", f"{c['p50_ms']:.2f} / {c['max_ms']:.2f}")
-        table.row(
-            label,
-            "201 / 200 responses (all statuses)",
-            f"{c['responses_201']} / {c['responses_200']} ({c['statuses']})",
-            f"{key}.responses_201",
-            f"{key}.responses_200",
+def _ratio(found: dict[str, float], several: bool) -> str:
+    spread = f" [{found['min']:.2f}-{found['max']:.2f}]" if several else ""
+    return f"{found['median']:.2f}{spread}"
+
+
+def render(results: dict[str, Any]) -> str:
+    summary, options, facts = results["summary"], results["options"], results["machine"]
+    several = len(results["pairs"]) > 1
+    postgres, trips = facts["postgresql"], results["round_trips"]
+    lines = [
+        f"bench/run: {options['workers']} worker(s), {len(results['pairs'])} pair(s) of "
+        f"{options['duration']} s runs, {options['requests']} sequential requests"
+        + ("; medians, ratios as median [min-max] of the pairs" if several else ""),
+        f"service: {results['service_command']}",
+        f"machine: {facts['nproc']} cores, PostgreSQL {postgres['server_version']} "
+        f"(synchronous_commit {postgres['synchronous_commit']}), commit {facts['commit']}, "
+        f"busy with other work before the run: {results['busy_before_cores']} cores",
+        "",
+    ]
+    rows = [["", *APPS, "service/yardstick"]]
+    rows.append(
+        ["round trips: new lead / replay"]
+        + [f"{trips[n]['new_lead']} / {trips[n]['replay']}" for n in APPS]
+        + [""]
+    )
+    for label, metric, printed in ROWS:
+        key = f"service/yardstick {metric}"
+        ratio = _ratio(summary["ratios"][key], several) if printed else ""
+        rows.append([label, *(number(summary[n].get(metric)) for n in APPS), ratio])
+    ceilings = [_ratio(summary["ratios"][f"{n}/pgbench"], several) for n in APPS]
+    rows.append(["requests/s / pgbench tps", *ceilings, ""])
+    lines += _table(rows)
+    ceiling = summary["pgbench"]
+    lines += [
+        "",
+        "pgbench, the service's statement for one new lead (WRITE_LEAD), 16 clients: "
+        f"{number(ceiling['tps'])} tps, PostgreSQL CPU per lead "
+        f"{number(ceiling.get('postgres_cpu_us_per_lead'))} µs",
+    ]
+    if "import" in results:
+        found = results["import"]
+        lines.append(
+            f"leads import: {number(found['rows_per_s'])} rows/s "
+            f"({found['created']:,} of {found['rows']:,} rows created in {found['seconds']} s)"
         )
-        table.row(
-            label,
-            "lead_ids / rows",
-            f"{c['distinct_lead_ids']} / {c['rows']}",
-            f"{key}.distinct_lead_ids",
-            f"{key}.rows",
-        )
-
-
-def _cpu_row(table: _Table, label: str, run: Mapping[str, Any], client: str, nproc: int) -> None:
-    service = f" / {run['server_cpu_cores']}" if "server_cpu_cores" in run else ""
-    who = "service / " if service else ""
-    table.row(
-        label,
-        f"CPU cores: machine busy / {who}postgres / {client} / other processes",
-        f"{run['machine_busy_cores']} of {nproc}{service} / {run['postgres_cpu_cores']} / "
-        f"{run[f'{client}_cpu_cores']} / {run['other_processes_cpu_cores']}",
-    )
-
-
-def _sustained(table: _Table, results: Mapping[str, Any]) -> None:
-    if not (w := results.get("sustained")):
-        return
-    nproc = results["machine"]["nproc"]
-    label = f"sustained (wrk, {CLIENTS} conns, {w['seconds']:g} s)"
-    table.row(label, "requests/s", f"{w['rps']:.1f}")
-    table.row(
-        label, "p50 / p95 / p99 ms", f"{w['p50_ms']:.2f} / {w['p95_ms']:.2f} / {w['p99_ms']:.2f}"
-    )
-    table.row(label, "errors (non-2xx + socket + timeout)", w["errors"], "sustained.errors")
-    table.row(
-        label,
-        "rows inserted / responses",
-        f"{w['rows_inserted']} / {w['requests']}",
-        "sustained.missing_rows",
-    )
-    table.row(
-        label,
-        "service CPU: cores (user + system) / µs per request",
-        f"{w['server_cpu_cores']} ({w['server_cpu_user_cores']} + "
-        f"{w['server_cpu_system_cores']}) / {w['server_cpu_us_per_request']}",
-    )
-    table.row(label, "PostgreSQL CPU µs per lead", w["postgres_cpu_us_per_lead"])
-    _cpu_row(table, label, w, "wrk", nproc)
-    r = w["rss"]
-    table.row(
-        label,
-        "RSS start → end MiB",
-        f"{_mib(r['start_kib'])} → {_mib(r['end_kib'])} ({r['drift_pct']:+.1f} %)",
-    )
-
-
-def _ceilings(table: _Table, results: Mapping[str, Any]) -> None:
-    nproc = results["machine"]["nproc"]
-    for name in CEILINGS:
-        ratio = ratio_key(name)
-        if not (p := results.get(name)):
-            continue
-        label = f"ceiling: {p['shape']} (pgbench, {CLIENTS} clients, -M prepared)"
-        table.row(label, "TPS", f"{p['tps']:.1f}")
-        table.row(label, "latency avg ms / failed", f"{p['latency_avg_ms']} / {p['failed']}")
-        table.row(
-            label,
-            "CPU µs per lead: PostgreSQL / pgbench client",
-            f"{p['postgres_cpu_us_per_lead']} / {p['pgbench_cpu_us_per_lead']}",
-        )
-        _cpu_row(table, label, p, "pgbench", nproc)
-        if ratio in results:
-            table.row(
-                "sustained vs ceiling",
-                f"service_rps / pgbench_tps ({p['shape']})",
-                f"{results[ratio]:.2f}",
-                ratio,
-            )
-
-
-def _import(table: _Table, results: Mapping[str, Any]) -> None:
-    if not (i := results.get("import")):
-        return
-    label = f"import (`{i['command']}`, {i['file_rows']} rows)"
-    if "rows_per_s" not in i:
-        table.row(
-            label, "exit status / error", f"{i['exit_status']} / {i['error']}", "import.exit_status"
-        )
-        return
-    http = f"{i['http_rps']:.1f}" if i["http_rps"] else "not measured"
-    table.row(
-        label, "rows/s (its own summary) / HTTP requests/s", f"{i['rows_per_s']:.1f} / {http}"
-    )
-    table.row(
-        label, "rows/s ÷ HTTP requests/s", i["rows_per_s_vs_http"], "import.rows_per_s_vs_http"
-    )
-    table.row(
-        label,
-        "created / replayed / rejected; rows in the database",
-        f"{i['created']} / {i['replayed']} / {i['rejected']}; {i['rows_inserted']}",
-        "import.not_created",
-        "import.missing_rows",
-    )
-    table.row(label, "exit status", i["exit_status"], "import.exit_status")
-    table.row(
-        label,
-        "CPU µs per lead: import process / PostgreSQL",
-        f"{i['import_cpu_us_per_lead']} / {i['postgres_cpu_us_per_lead']}",
-    )
-    r = i["rss"]
-    if r.get("samples"):
-        table.row(
-            label,
-            "RSS start → max → end MiB (peak)",
-            f"{_mib(r['start_kib'])} → {_mib(r['max_kib'])} → {_mib(r['end_kib'])} "
-            f"({_mib(r['peak_hwm_kib'])})",
-        )
-    table.row(
-        label, "RSS growth, 2nd half vs 1st (max) %", i["rss_growth_pct"], "import.rss_growth_pct"
-    )
-
-
-def _round_trips(table: _Table, results: Mapping[str, Any]) -> None:
-    if not (rt := results.get("round_trips")):
-        return
-    for kind in ("new_lead", "replay"):
-        each, phase = rt[kind], f"round trips ({kind.replace('_', ' ')})"
-        key = f"round_trips.{kind}"
-        table.row(phase, "statements", each["statements"])
-        table.row(
-            phase,
-            "round trips incl. BEGIN/COMMIT (asyncpg query log)",
-            each["round_trips"],
-            f"{key}.round_trips",
-        )
-        table.row(
-            phase,
-            "round trips on the wire (proxy)",
-            each["wire_round_trips"],
-            f"{key}.wire_round_trips",
-        )
-    table.row(
-        "round trips (first request on a new connection)",
-        "on the wire",
-        rt["cold_new_lead"]["wire_round_trips"],
-    )
-
-
-def _soak_and_log(table: _Table, results: Mapping[str, Any]) -> None:
-    if soak := results.get("soak"):
-        r = soak["rss"]
-        label = f"soak (wrk, {CLIENTS} conns, {soak['seconds']:g} s)"
-        table.row(
-            label, "requests/s / errors", f"{soak['rps']:.1f} / {soak['errors']}", "soak.errors"
-        )
-        table.row(
-            label,
-            "RSS start → end (max) MiB",
-            f"{_mib(r['start_kib'])} → {_mib(r['end_kib'])} ({_mib(r['max_kib'])})",
-        )
-        table.row(label, "RSS drift", f"{r['drift_pct']:+.2f} %", "soak.rss.drift_pct")
-    if log := results.get("service_log"):
-        table.row(
-            "service log",
-            "tracebacks / ERROR lines",
-            f"{log['tracebacks']} / {log['error_lines']}",
-            "service_log.tracebacks",
-            "service_log.error_lines",
-        )
-
-
-def render(results: Mapping[str, Any]) -> str:
-    table = _Table(results)
-    for section in (_latency, _sustained, _ceilings, _import, _round_trips, _soak_and_log):
-        section(table, results)
-    lines = _header(results) + table.lines
-    if rt := results.get("round_trips"):
-        lines += ["", "Wire round trips of one warm new lead and one replay (proxy):", ""]
-        for kind in ("new_lead", "replay"):
-            for i, flight in enumerate(rt[kind]["wire"], 1):
-                lines.append(f"- {kind.replace('_', ' ')} {i}: {flight}")
-    if notes := results.get("notes"):
-        lines += ["", "Notes:", "", *(f"- {note}" for note in notes)]
-    if prof := results.get("profile"):
-        lines += ["", "Profile (py-spy, on-CPU samples of the service):", ""]
-        lines.append(profile.render(prof, top=12))
+    if several:
+        rows = [["pair", "first", "service r/s", "yardstick r/s", "pgbench tps"]]
+        for i, pair in enumerate(results["pairs"], 1):
+            rates = (number(pair[name]["rps"]) for name in APPS)
+            rows.append([str(i), pair["order"][0], *rates, number(pair["pgbench"]["tps"])])
+        lines += ["", *_table(rows)]
+    lines += ["", "targets (SPEC §9):"]
+    for target in summary["targets"]:
+        verdict = "met" if target["met"] else "MISSED"
+        lines.append(f"  {target['target']}: {number(target['value'])} {verdict}")
     return "\n".join(lines)
-
-
-def final_lines(results: Mapping[str, Any]) -> list[str]:
-    """The ratios; the four-statement one last, where scripts have always read it."""
-    return [
-        f"ratio service_rps / {name}_tps = {results[ratio_key(name)]:.2f}"
-        for name in (ONE_STATEMENT, FOUR_STATEMENTS)
-        if ratio_key(name) in results
-    ]

@@ -1,287 +1,106 @@
-"""Database statements and round trips per request, counted two independent ways.
-
-The app runs in this process (`web.app.create_app`, driven through `httpx.ASGITransport`) with a
-pool of one connection that goes through a small PostgreSQL wire-protocol proxy:
-
-* asyncpg's query logger counts what the code asks for: each query run (statements)
-  plus `begin`, `commit`, `rollback`;
-* the proxy counts what really crosses the network: a *round trip* is one client flight, i.e.
-  client bytes sent after the server last answered (so a pipelined Bind/Execute/Sync is one
-  round trip, as is a `Parse/Describe/Sync` prepare); it also decodes the client's messages so
-  the report can say what each round trip was.
-
-Nothing here needs a server restart, `pg_stat_statements` or access to the server log.
-"""
+"""Database round trips per request, counted on the wire: the app runs with its DATABASE_URL
+pointing at a TCP proxy in front of PostgreSQL, and a round trip is one client flight (bytes the
+client sends after the server last answered: a pipelined Bind/Execute/Sync is one). Counting the
+wire, not the code, makes the service and the yardstick comparable and needs nothing from the
+server (no pg_stat_statements, no log)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import struct
-from dataclasses import dataclass, field
+import http.client
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-SSL_REQUEST = 80877103
-GSSENC_REQUEST = 80877104
-PROTOCOL_3 = 196608
+from bench import workload
+from bench.load import BenchError, post
+
+# The first requests on a pooled connection also prepare its statements: not counted.
+WARM_REQUESTS = 3
+SAMPLES = 3
+# Work an app does after answering (returning a connection to its pool) lands in this window.
+SETTLE_S = 0.05
 
 
-@dataclass
-class WireRecorder:
-    """Client flights seen by the proxy since the last `reset()`."""
+class FlightProxy:
+    """127.0.0.1:<port> → the server, counting client flights over all its connections."""
 
-    flights: list[list[str]] = field(default_factory=list)
+    def __init__(self, database_url: str) -> None:
+        parts = urlsplit(database_url)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self.flights = 0
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, args=(database_url,), daemon=True)
 
-    def reset(self) -> None:
-        self.flights = []
+    def __enter__(self) -> FlightProxy:
+        self._thread.start()
+        self._ready.wait()
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
 
-class _ClientStream:
-    """Splits the client→server byte stream into whole messages and describes each one."""
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.started = False
-        self.statements: dict[str, str] = {}
-
-    def feed(self, data: bytes) -> list[tuple[str, bytes, bytes | None]]:
-        """Messages completed by `data`: (description, raw bytes, proxy's own reply or None).
-
-        A message with a reply (SSLRequest, GSSENCRequest) is answered "N" by the proxy and not
-        forwarded, so the proxied connection is always plain and decodable.
-        """
-        self.buffer += data
-        out: list[tuple[str, bytes, bytes | None]] = []
-        while True:
-            if not self.started:
-                if len(self.buffer) < 8:
-                    return out
-                (length,) = struct.unpack("!I", self.buffer[:4])
-                if len(self.buffer) < length:
-                    return out
-                raw, self.buffer = self.buffer[:length], self.buffer[length:]
-                (code,) = struct.unpack("!I", raw[4:8])
-                if code in (SSL_REQUEST, GSSENC_REQUEST):
-                    out.append(("SSLRequest (answered N by the proxy)", raw, b"N"))
-                else:
-                    self.started = code == PROTOCOL_3
-                    out.append(("StartupMessage", raw, None))
-                continue
-            if len(self.buffer) < 5:
-                return out
-            (length,) = struct.unpack("!I", self.buffer[1:5])
-            if len(self.buffer) < 1 + length:
-                return out
-            raw, self.buffer = self.buffer[: 1 + length], self.buffer[1 + length :]
-            out.append((self._describe(chr(raw[0]), raw[5:]), raw, None))
-
-    def _describe(self, kind: str, body: bytes) -> str:
-        def cstrings(n: int) -> list[str]:
-            return [part.decode("utf-8", "replace") for part in body.split(b"\0", n)[:n]]
-
-        if kind == "Q":
-            return "Query " + _short(cstrings(1)[0])
-        if kind == "P":
-            name, query = cstrings(2)
-            self.statements[name] = query
-            return f"Parse {name or '<unnamed>'} " + _short(query)
-        if kind == "B":
-            _portal, name = cstrings(2)
-            return "Bind " + _short(self.statements.get(name, name or "<unnamed>"))
-        names = {
-            "E": "Execute",
-            "S": "Sync",
-            "D": "Describe",
-            "H": "Flush",
-            "C": "Close",
-            "X": "Terminate",
-            "p": "Password",
-        }
-        return names.get(kind, f"message {kind!r}")
-
-
-def _short(sql: str, limit: int = 72) -> str:
-    sql = " ".join(sql.split())
-    return sql if len(sql) <= limit else sql[: limit - 1] + "…"
-
-
-class WireProxy:
-    """Listens on 127.0.0.1:<port>, forwards to the real server, records client flights."""
-
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
-        self.upstream = (upstream_host, upstream_port)
-        self.recorder = WireRecorder()
-        self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+    def _main(self, database_url: str) -> None:
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        parts = urlsplit(database_url)
+        credentials = parts.netloc.rpartition("@")[0]
+        port = server.sockets[0].getsockname()[1]
+        netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+        self.url = urlunsplit(parts._replace(netloc=netloc))
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+        self._loop.close()
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
         server_r, server_w = await asyncio.open_connection(*self.upstream)
-        state = {"server_spoke": True}
-        stream = _ClientStream()
+        answered = True
 
-        async def client_to_server() -> None:
-            while data := await client_r.read(65536):
-                if state["server_spoke"]:
-                    self.recorder.flights.append([])
-                    state["server_spoke"] = False
-                forward: list[bytes] = []
-                for description, raw, reply in stream.feed(data):
-                    self.recorder.flights[-1].append(description)
-                    if reply is None:
-                        forward.append(raw)
-                    else:
-                        client_w.write(reply)
-                        state["server_spoke"] = True
-                if forward:
-                    server_w.write(b"".join(forward))
-                    await server_w.drain()
-            server_w.close()
+        async def pump(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, from_client: bool
+        ) -> None:
+            nonlocal answered
+            while data := await reader.read(65536):
+                if from_client and answered:
+                    self.flights += 1
+                answered = not from_client
+                writer.write(data)
+                await writer.drain()
+            writer.close()
 
-        async def server_to_client() -> None:
-            while data := await server_r.read(65536):
-                state["server_spoke"] = True
-                client_w.write(data)
-                await client_w.drain()
-            client_w.close()
+        with contextlib.suppress(ConnectionError):
+            await asyncio.gather(pump(client_r, server_w, True), pump(server_r, client_w, False))
 
+
+def count(start_app: Callable[[str], Any], database_url: str, key_prefix: str) -> dict[str, Any]:
+    """Round trips of a new lead and of its replay. `start_app(url)` starts the app on that
+    database URL and returns it (its `port`, `stop()`)."""
+    with FlightProxy(database_url) as proxy:
+        app = start_app(proxy.url)
         try:
-            await asyncio.gather(client_to_server(), server_to_client())
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+            connection = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
+
+            def flights(key: str, expected: int) -> int:
+                before = proxy.flights
+                status, answer = post(connection, workload.body(key))
+                if status != expected:
+                    raise BenchError(f"expected HTTP {expected}, got {status}: {answer[:300]!r}")
+                time.sleep(SETTLE_S)
+                return proxy.flights - before
+
+            new, replay = [], []
+            for i in range(WARM_REQUESTS + SAMPLES):
+                key = f"{key_prefix}-{i}"
+                new.append(flights(key, 201))
+                replay.append(flights(key, 200))
+            connection.close()
         finally:
-            server_w.close()
-            client_w.close()
-            self._tasks.discard(task)
-
-
-def _via_proxy(database_url: str, port: int) -> str:
-    parts = urlsplit(database_url)
-    credentials = parts.netloc.rpartition("@")[0]
-    netloc = (credentials + "@" if credentials else "") + f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-async def count(database_url: str, source_key: str, nonce: str) -> dict[str, Any]:
-    """Statements and round trips of one new lead and one replay, warm and cold."""
-    import httpx
-    from sqlalchemy import event
-
-    from bench.workload import HEADERS, lead_body
-    from infrastructure.settings import Settings
-    from web.app import create_app
-
-    parts = urlsplit(database_url)
-    proxy = WireProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    await proxy.start()
-    # One pooled connection, so every request after the first finds its statements prepared.
-    settings = Settings(
-        database_url=_via_proxy(database_url, proxy.port), db_pool_size=1, db_timeout_s=10.0
-    )
-    app = create_app(lambda: settings)
-    events: dict[str, int] = {}
-    statements: list[str] = []
-
-    def on_query(record: Any) -> None:
-        # asyncpg's query logger: every query the driver connection runs, BEGIN and
-        # COMMIT included (the service executes on the pooled asyncpg connection).
-        verb = record.query.split(None, 1)[0].rstrip(";").lower()
-        if verb in ("begin", "commit", "rollback"):
-            events[verb] = events.get(verb, 0) + 1
-        else:
-            events["statements"] = events.get("statements", 0) + 1
-            statements.append(_short(record.query))
-
-    def on_checkout(dbapi_connection: Any, *_rest: object) -> None:
-        dbapi_connection.driver_connection.add_query_logger(on_query)
-
-    async def one(client: httpx.AsyncClient, key: str, expected: int) -> dict[str, Any]:
-        events.clear()
-        statements.clear()
-        proxy.recorder.reset()
-        response = await client.post(
-            "/api/leads", content=lead_body(key, source_key), headers=HEADERS
-        )
-        if response.status_code != expected:
-            raise RuntimeError(f"expected {expected}, got {response.status_code}: {response.text}")
-        await asyncio.sleep(0.01)  # asyncpg hands records to query loggers via call_soon
-        flights = list(proxy.recorder.flights)
-        sql_round_trips = sum(events.get(k, 0) for k in ("begin", "statements", "commit"))
-        return {
-            "statements": events.get("statements", 0),
-            "begin": events.get("begin", 0),
-            "commit": events.get("commit", 0),
-            "rollback": events.get("rollback", 0),
-            "round_trips": sql_round_trips + events.get("rollback", 0),
-            "wire_round_trips": len(flights),
-            "wire": [" + ".join(_compact(flight)) for flight in flights],
-            "sql": list(statements),
-        }
-
-    try:
-        async with app.router.lifespan_context(app):
-            engine = app.state.application.engine.sync_engine
-            event.listen(engine, "checkout", on_checkout)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://127.0.0.1"
-            ) as client:
-                cold_new = await one(client, f"{nonce}-rt-cold", 201)
-                cold_replay = await one(client, f"{nonce}-rt-cold", 200)
-                new = [await one(client, f"{nonce}-rt-{i}", 201) for i in range(3)]
-                replay = [await one(client, f"{nonce}-rt-{i}", 200) for i in range(3)]
-    finally:
-        await proxy.close()
-
-    def worst(samples: list[dict[str, Any]]) -> dict[str, Any]:
-        chosen = max(samples, key=lambda s: (s["wire_round_trips"], s["round_trips"]))
-        stable = all(
-            (s["wire_round_trips"], s["round_trips"])
-            == (chosen["wire_round_trips"], chosen["round_trips"])
-            for s in samples
-        )
-        return {**chosen, "samples": len(samples), "stable": stable}
-
-    return {
-        "new_lead": worst(new),
-        "replay": worst(replay),
-        "cold_new_lead": {k: v for k, v in cold_new.items() if k != "wire"},
-        "cold_replay": {k: v for k, v in cold_replay.items() if k != "wire"},
-        "method": "asyncpg query logger (statements + BEGIN/COMMIT/ROLLBACK) and a "
-        "wire-protocol proxy counting client flights; app in-process, pool of one connection",
-    }
-
-
-def _compact(flight: list[str]) -> list[str]:
-    """`Bind X + Execute + Sync` reads better than the raw message list."""
-    out: list[str] = []
-    for message in flight:
-        if message in ("Execute", "Sync", "Describe", "Flush") and out:
-            out[-1] += f"/{message}"
-        else:
-            out.append(message)
-    return out
-
-
-if __name__ == "__main__":
-    import sys
-
-    print(json.dumps(asyncio.run(count(sys.argv[1], sys.argv[2], "manual")), indent=2))
+            app.stop()
+    new, replay = new[WARM_REQUESTS:], replay[WARM_REQUESTS:]
+    return {"new_lead": max(new), "replay": max(replay), "samples": {"new": new, "replay": replay}}
