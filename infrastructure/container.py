@@ -7,6 +7,7 @@ likewise, in `QUERY_HANDLERS`. Commands change state through the bus; queries on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import punq
@@ -17,16 +18,15 @@ from commands.catalog import ApplyCatalog
 from commands.ingest_lead import IngestLead
 from handlers.bus import CommandBus
 from handlers.catalog import ApplyCatalogHandler
-from handlers.catalog_ports import CatalogUnitOfWorkFactory
+from handlers.catalog_ports import OpenCatalogUnitOfWork
 from handlers.ingest_lead import IngestLeadHandler
-from handlers.ports import LeadStoreFactory
+from handlers.ingest_lead_ports import OpenLeadStore
 from handlers.source_cache import SourceCache
-from infrastructure.catalog_reader import SqlCatalogReader
-from infrastructure.catalog_unit_of_work import SqlCatalogUnitOfWorkFactory
+from infrastructure.catalog_store import SqlCatalogReader, open_catalog_unit_of_work
 from infrastructure.engine import create_engine
+from infrastructure.lead_store import open_lead_store
 from infrastructure.migrate import AlembicSchemaProbe
 from infrastructure.settings import Settings
-from infrastructure.unit_of_work import DriverLeadStoreFactory
 from queries.base import Query, QueryDispatcher
 from queries.catalog import (
     CatalogReader,
@@ -72,14 +72,13 @@ class Application:
 def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     container = punq.Container()
     # punq has no async factories and no request scope: app-wide resources are instances,
-    # and each handler opens its own unit of work per command.
-    container.register(Settings, instance=settings)
-    container.register(AsyncEngine, instance=engine)
-    store_factory = DriverLeadStoreFactory(engine, settings.db_timeout_s)
-    container.register(LeadStoreFactory, instance=store_factory)
+    # and each handler opens its own store or unit of work per command.
+    container.register(
+        OpenLeadStore, instance=partial(open_lead_store, engine, settings.db_timeout_s)
+    )
     # One per process: the catalog answers that every ingest request classifies with.
     container.register(SourceCache, instance=SourceCache())
-    container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))
+    container.register(OpenCatalogUnitOfWork, instance=partial(open_catalog_unit_of_work, engine))
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))
     container.register(CatalogReader, instance=SqlCatalogReader(engine))
     for handler_type in (*HANDLERS.values(), *QUERY_HANDLERS.values()):

@@ -7,16 +7,17 @@ write of a new lead is one statement that checks that version and inserts (see W
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from domain.aliases import usable_aliases
 from domain.fields import CONTACT_FIELDS
-from handlers.ports import MappedSource, NewLead, SourceBinding, Versioned, Written
+from domain.lead import LeadView, NewLead
+from domain.sources import MappedSource, SourceBinding, Versioned
+from handlers.ingest_lead_ports import Written
 from infrastructure.sql import Statement
-from queries.leads import LEAD_VIEW_COLUMNS, LeadView, get_lead_by_idempotency_key
+from queries.leads import LEAD_VIEW_COLUMNS
 
 # Joined to the offer and market so one statement gives everything a lead is bound to, what
 # the source asks of its leads (key required, networks, aliases), and the catalog version that
@@ -132,12 +133,12 @@ class SqlSourceRepository:
         row = await self._connection.fetchrow(SOURCE_BY_KEY.sql, source_key)
         return None if row is None else _binding(row)
 
-    async def mapped_to_host(self, hostname: str) -> Versioned[Sequence[MappedSource]] | None:
+    async def mapped_to_host(self, hostname: str) -> Versioned[tuple[MappedSource, ...]] | None:
         rows = await self._connection.fetch(SOURCES_MAPPED_TO_HOST.sql, hostname)
         if not rows:
             return None
         # One statement, one snapshot: every row carries the same version.
-        mapped = [MappedSource(row["path_prefix"], _binding(row).value) for row in rows]
+        mapped = tuple(MappedSource(row["path_prefix"], _binding(row).value) for row in rows)
         return Versioned(mapped, rows[0]["catalog_version"])
 
 
@@ -176,6 +177,3 @@ class SqlLeadRepository:
         if row["lead_id"] is None:
             return Written(lead=None, stale=False)
         return Written(lead=LeadView.from_row(row), stale=False)
-
-    async def get(self, source_id: int, idempotency_key: str) -> LeadView | None:
-        return await get_lead_by_idempotency_key(self._connection, source_id, idempotency_key)
