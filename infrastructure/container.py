@@ -69,13 +69,15 @@ class Application:
         await self.engine.dispose()
 
 
-def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
+def bootstrap(settings: Settings | None = None) -> Application:
+    """Build the application; connects to nothing until the first command runs."""
+    settings = settings or Settings.from_env()
+    engine = create_engine(settings)
     container = punq.Container()
     # punq has no async factories and no request scope: app-wide resources are instances,
     # and each handler opens its own store or unit of work per command.
-    container.register(
-        OpenLeadStore, instance=partial(open_lead_store, engine, settings.db_timeout_s)
-    )
+    open_store = partial(open_lead_store, engine, settings.db_timeout_s)
+    container.register(OpenLeadStore, instance=open_store)
     # One per process: the catalog answers that every ingest request classifies with.
     container.register(SourceCache, instance=SourceCache())
     container.register(OpenCatalogUnitOfWork, instance=partial(open_catalog_unit_of_work, engine))
@@ -84,14 +86,6 @@ def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
     for handler_type in (*HANDLERS.values(), *QUERY_HANDLERS.values()):
         # Transient here: the bus and the query dispatcher each keep the one they resolve.
         container.register(handler_type)
-    return container
-
-
-def bootstrap(settings: Settings | None = None) -> Application:
-    """Build the application; connects to nothing until the first command runs."""
-    settings = settings or Settings.from_env()
-    engine = create_engine(settings)
-    container = build_container(settings, engine)
     bus = CommandBus(HANDLERS, container.resolve)
     # Built now (they connect to nothing): punq fails at resolve time, so at startup.
     queries = QueryDispatcher({q: container.resolve(h) for q, h in QUERY_HANDLERS.items()})
