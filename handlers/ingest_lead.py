@@ -2,12 +2,10 @@
 
 Classification reads the catalog through the per-process `SourceCache`; the write is one
 autocommit statement that inserts only while the catalog is still at the version the source
-was read at. A stale read is forgotten and done again, so catalog changes (deactivation,
-rebinding, keys, mappings, what a source asks of its leads) apply to every lead posted after
-they commit, with no TTL. A rejection that came from cached answers is confirmed against the
-database before it is given. Once the source is known, before anything is written: the source
-admits the lead (its key when required, the client address when it lists networks), then its
-field aliases apply, and only then is the idempotency key derived.
+was read at, else the answer is read again. A rejection that came from cached answers is
+confirmed against the database before it is given. Once the source is known, before anything
+is written: the source admits the lead (its key when required, the client address when it
+lists networks), then its field aliases apply, and only then is the idempotency key derived.
 """
 
 from __future__ import annotations

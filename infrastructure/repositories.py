@@ -96,8 +96,7 @@ def _aliases(stored: str) -> dict[str, str]:
 
 def _binding(row: Any) -> SourceBinding:
     return SourceBinding(
-        *(row[name] for name in ("source_id", "source_key", "offer_id", "market_id")),
-        *(row[name] for name in ("vertical_id", "phone_region", "require_key")),
+        **{name: row[name] for name in (*_BINDINGS, "source_key", "phone_region", "require_key")},
         allowed_networks=tuple(row["allowed_networks"]),  # asyncpg reads cidr as networks
         field_aliases=_aliases(row["field_aliases"]),
     )
