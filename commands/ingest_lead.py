@@ -11,7 +11,7 @@ from domain.client_address import Address, Network, client_address
 from domain.idempotency import parse_idempotency_header, reconcile_client_key
 from domain.intake import sanitize_user_agent
 from domain.lead import LeadView
-from domain.submission import parse_submission
+from domain.submission import Submission, parse_submission
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,28 +54,22 @@ class HttpClient:
 
 @dataclass(frozen=True, slots=True)
 class IngestLead(Command[LeadIngested]):
-    """A posted lead, as the client sent it.
+    """A posted lead, its fields typed (`fields`; a source's aliases apply once it is known).
 
-    `source_id` and `source_key` are passed as posted (their errors have their own codes);
-    `client_idempotency_key` is already validated and reconciled between header and body.
-    `host` and `path` are where the request arrived, before canonicalization.
-
-    `posted` keeps the merged fields as posted: a source with field aliases renames them and
-    runs the field rules again once it is known (a command built without them gets no
-    aliasing). `client` is None when the lead came over no HTTP connection (`leads import`):
-    then nothing is stored as its address or user agent, and the source's allowed networks,
-    which restrict where HTTP posts come from, do not apply; a required key still does.
+    `source_id` and `source_key` are as posted (their errors have their own codes);
+    `client_idempotency_key` is already validated and reconciled between header and body;
+    `host` and `path` are where the request arrived, before canonicalization. `client` is None
+    when the lead came over no HTTP connection (`leads import`): then nothing is stored as its
+    address or user agent, and the source's allowed networks, which restrict where HTTP posts
+    come from, do not apply; a required key still does.
     """
 
     source_id: int | None
     source_key: object
     client_idempotency_key: str | None
-    contact: Mapping[str, str | None]
-    is_test: bool
-    attributes: Mapping[str, object]
+    fields: Submission
     host: str | None
     path: str
-    posted: Mapping[str, object] | None = None
     client: HttpClient | None = None
 
     @classmethod
@@ -90,10 +84,9 @@ class IngestLead(Command[LeadIngested]):
         """The command for one posted lead, whatever carried it (HTTP body, file row).
 
         `fields` are the posted fields already merged (body and query string, or one row's
-        columns; CSV cells are strings); `key_header_values` the `Idempotency-Key` header
-        values (none outside HTTP); `host` None when there is no HTTP mapping to use;
-        `client` None outside HTTP. Raises the domain errors of SPEC §6 for whatever is
-        malformed.
+        columns); `key_header_values` the `Idempotency-Key` header values (none outside HTTP);
+        `host` None when there is no HTTP mapping to use. Raises the domain errors of SPEC §6
+        for whatever is malformed, the fields first.
         """
         submission = parse_submission(fields)
         header_key = parse_idempotency_header(key_header_values)
@@ -101,11 +94,8 @@ class IngestLead(Command[LeadIngested]):
             source_id=parse_source_id(submission.source_id),
             source_key=submission.source_key,
             client_idempotency_key=reconcile_client_key(header_key, submission.idempotency_key),
-            contact=submission.contact,
-            is_test=submission.is_test,
-            attributes=submission.attributes,
+            fields=submission,
             host=host,
             path=path,
-            posted=fields,
             client=client,
         )

@@ -1,17 +1,18 @@
 """The posted fields of a lead turned into typed values (SPEC §6), before classification.
 
-Names, types and limits come from the field table in domain/fields.py.
-
-Selectors (`source_id`, `source_key`, `idempotency_key`) pass through raw: their errors
-carry their own codes and are decided by the classification and idempotency rules.
+Names, types and limits come from the field table in domain/fields.py. Selectors (`source_id`,
+`source_key`, `idempotency_key`) pass through raw: their errors carry their own codes. Each
+value is typed once: the names posted as ours before classification (their errors come first),
+the names a source's aliases rename once the source is known (`Submission.with_aliases`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
+from domain.aliases import apply_aliases
 from domain.errors import InvalidRequest
 from domain.fields import (
     CONTACT_FIELDS,
@@ -21,16 +22,6 @@ from domain.fields import (
     fold_field_name,
     same_value,
 )
-
-__all__ = [
-    "CONTACT_FIELDS",
-    "KNOWN_FIELDS",
-    "MAX_ATTRIBUTES",
-    "MAX_DEPTH",
-    "Submission",
-    "check_text",
-    "parse_submission",
-]
 
 MAX_DEPTH = 32
 
@@ -57,6 +48,27 @@ class Submission:
     contact: Mapping[str, str | None]
     is_test: bool
     attributes: Mapping[str, object]
+    # As posted: aliases are applied in posted order (the first disagreement is the error).
+    posted: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def with_aliases(self, aliases: Mapping[str, str]) -> Submission:
+        """The fields as the source names them: each other field one of its `aliases` (folded
+        name → target) names becomes that target, typed now by the same rules. An alias and
+        its target with different values are `conflicting_values` (domain/aliases.py)."""
+        moved = {n: t for n in self.attributes if (t := aliases.get(fold_field_name(n)))}
+        if not moved:
+            return self
+        apply_aliases(self.posted, aliases)  # only its check: every name of a target agrees
+        given = {target: self.attributes[name] for name, target in moved.items()}
+        return replace(
+            self,
+            contact={
+                name: _contact_value(name, given[name]) if name in given else value
+                for name, value in self.contact.items()
+            },
+            is_test=_is_test(given["is_test"]) if "is_test" in given else self.is_test,
+            attributes={n: v for n, v in self.attributes.items() if n not in moved},
+        )
 
 
 def check_text(value: object, depth: int = 0) -> None:
@@ -114,6 +126,7 @@ def parse_submission(fields: Mapping[str, object]) -> Submission:
         contact={name: _contact_value(name, known.get(name)) for name in CONTACT_FIELDS},
         is_test=_is_test(known.get("is_test")),
         attributes=attributes,
+        posted=fields,
     )
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 from commands.catalog import ApplyCatalog, CatalogApplied
 from domain.catalog import parse_catalog
 from domain.catalog_plan import CatalogPlan, plan_catalog
-from handlers.catalog_ports import CatalogRepository, CatalogUnitOfWorkFactory
+from handlers.catalog_ports import CatalogRepository, OpenCatalogUnitOfWork
 
 
 class ApplyCatalogHandler:
-    def __init__(self, uow_factory: CatalogUnitOfWorkFactory) -> None:
-        self._uow_factory = uow_factory
+    def __init__(self, open_uow: OpenCatalogUnitOfWork) -> None:
+        self._open_uow = open_uow
 
     async def __call__(self, command: ApplyCatalog) -> CatalogApplied:
         # A malformed document fails before any connection is taken.
         document = parse_catalog(command.document)
-        async with self._uow_factory() as uow:
+        async with self._open_uow() as uow:
             # Serialized with other appliers: the plan is made on what it is written over.
             await uow.catalog.lock()
             plan = plan_catalog(document, await uow.catalog.snapshot())

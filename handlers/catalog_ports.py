@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from domain.catalog import CatalogSnapshot, HttpMapping, Market, Offer, Source, Vertical
-from handlers.ports import Transactional
 
 
 class CatalogRepository(Protocol):
@@ -33,9 +33,13 @@ class CatalogRepository(Protocol):
         ...
 
 
-class CatalogUnitOfWork(Transactional, Protocol):
+class CatalogUnitOfWork(Protocol):
+    """One transaction: rolled back on leaving it unless `commit()` was awaited."""
+
     catalog: CatalogRepository
 
+    async def commit(self) -> None: ...
 
-class CatalogUnitOfWorkFactory(Protocol):
-    def __call__(self) -> CatalogUnitOfWork: ...
+
+# Opens a catalog unit of work for one command.
+OpenCatalogUnitOfWork = Callable[[], AbstractAsyncContextManager[CatalogUnitOfWork]]

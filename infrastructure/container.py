@@ -7,6 +7,7 @@ likewise, in `QUERY_HANDLERS`. Commands change state through the bus; queries on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import punq
@@ -17,16 +18,15 @@ from commands.catalog import ApplyCatalog
 from commands.ingest_lead import IngestLead
 from handlers.bus import CommandBus
 from handlers.catalog import ApplyCatalogHandler
-from handlers.catalog_ports import CatalogUnitOfWorkFactory
+from handlers.catalog_ports import OpenCatalogUnitOfWork
 from handlers.ingest_lead import IngestLeadHandler
-from handlers.ports import LeadStoreFactory
+from handlers.ingest_lead_ports import OpenLeadStore
 from handlers.source_cache import SourceCache
-from infrastructure.catalog_reader import SqlCatalogReader
-from infrastructure.catalog_unit_of_work import SqlCatalogUnitOfWorkFactory
+from infrastructure.catalog_store import SqlCatalogReader, open_catalog_unit_of_work
 from infrastructure.engine import create_engine
+from infrastructure.lead_store import open_lead_store
 from infrastructure.migrate import AlembicSchemaProbe
 from infrastructure.settings import Settings
-from infrastructure.unit_of_work import DriverLeadStoreFactory
 from queries.base import Query, QueryDispatcher
 from queries.catalog import (
     CatalogReader,
@@ -69,30 +69,23 @@ class Application:
         await self.engine.dispose()
 
 
-def build_container(settings: Settings, engine: AsyncEngine) -> punq.Container:
+def bootstrap(settings: Settings | None = None) -> Application:
+    """Build the application; connects to nothing until the first command runs."""
+    settings = settings or Settings.from_env()
+    engine = create_engine(settings)
     container = punq.Container()
     # punq has no async factories and no request scope: app-wide resources are instances,
-    # and each handler opens its own unit of work per command.
-    container.register(Settings, instance=settings)
-    container.register(AsyncEngine, instance=engine)
-    store_factory = DriverLeadStoreFactory(engine, settings.db_timeout_s)
-    container.register(LeadStoreFactory, instance=store_factory)
+    # and each handler opens its own store or unit of work per command.
+    open_store = partial(open_lead_store, engine, settings.db_timeout_s)
+    container.register(OpenLeadStore, instance=open_store)
     # One per process: the catalog answers that every ingest request classifies with.
     container.register(SourceCache, instance=SourceCache())
-    container.register(CatalogUnitOfWorkFactory, instance=SqlCatalogUnitOfWorkFactory(engine))
+    container.register(OpenCatalogUnitOfWork, instance=partial(open_catalog_unit_of_work, engine))
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))
     container.register(CatalogReader, instance=SqlCatalogReader(engine))
     for handler_type in (*HANDLERS.values(), *QUERY_HANDLERS.values()):
         # Transient here: the bus and the query dispatcher each keep the one they resolve.
         container.register(handler_type)
-    return container
-
-
-def bootstrap(settings: Settings | None = None) -> Application:
-    """Build the application; connects to nothing until the first command runs."""
-    settings = settings or Settings.from_env()
-    engine = create_engine(settings)
-    container = build_container(settings, engine)
     bus = CommandBus(HANDLERS, container.resolve)
     # Built now (they connect to nothing): punq fails at resolve time, so at startup.
     queries = QueryDispatcher({q: container.resolve(h) for q, h in QUERY_HANDLERS.items()})

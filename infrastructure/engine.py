@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,29 +97,16 @@ def _terminate_before_invalidating(context: ExceptionContext) -> None:
 
 def is_unavailable(error: BaseException) -> bool:
     """True when `error` says the database is unreachable, overloaded or too slow."""
-    if isinstance(error, (sa_exc.TimeoutError, asyncio.TimeoutError, OSError)):
-        return True
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:
             return True
         orig = error.orig
         error = getattr(orig, "__cause__", None) or orig or error
-    if isinstance(
-        error,
-        (
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.TooManyConnectionsError,
-            asyncpg.QueryCanceledError,
-            asyncpg.AdminShutdownError,
-            # A protocol-state error on a connection used by one task at a time means the
-            # server's error or close arrived while it sat idle in the pool: it is dying.
-            asyncpg.InternalClientError,
-            asyncio.TimeoutError,
-            OSError,
-        ),
-    ):
+    # Server errors say so by their SQLSTATE; these are the client's. A protocol-state error
+    # (InternalClientError) on a connection used by one task at a time means the server's
+    # error or close arrived while it sat idle in the pool: it is dying.
+    client_errors = (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
+    if isinstance(error, (*client_errors, sa_exc.TimeoutError)):
         return True
     sqlstate = getattr(error, "sqlstate", None)
     return isinstance(sqlstate, str) and (

@@ -7,16 +7,17 @@ write of a new lead is one statement that checks that version and inserts (see W
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from domain.aliases import usable_aliases
 from domain.fields import CONTACT_FIELDS
-from handlers.ports import MappedSource, NewLead, SourceBinding, Versioned, Written
+from domain.lead import LeadView, NewLead
+from domain.sources import MappedSource, SourceBinding, Versioned
+from handlers.ingest_lead_ports import Written
 from infrastructure.sql import Statement
-from queries.leads import LEAD_VIEW_COLUMNS, LeadView, get_lead_by_idempotency_key
+from queries.leads import LEAD_VIEW_COLUMNS
 
 # Joined to the offer and market so one statement gives everything a lead is bound to, what
 # the source asks of its leads (key required, networks, aliases), and the catalog version that
@@ -45,25 +46,14 @@ SOURCES_MAPPED_TO_HOST = Statement(
     "WHERE mp.hostname = :hostname AND mp.is_active AND s.is_active AND o.is_active"
 )
 
-# The columns a new lead is written with; each is bound from the parameter of the same name.
-LEAD_COLUMNS = (
-    "lead_id",
-    "source_id",
-    "offer_id",
-    "market_id",
-    "vertical_id",
-    "idempotency_key",
-    "idempotency_key_origin",
-    "is_test",
-    *CONTACT_FIELDS,
-    "normalized_email",
-    "normalized_phone",
-    "attributes",
-    "received_host",
-    "received_path",
-    "client_ip",
-    "user_agent",
+# The columns of a new lead, each bound from the parameter of the same name: the lead's own
+# fields, its source's bindings, its contact fields and its attributes.
+_BINDINGS = ("source_id", "offer_id", "market_id", "vertical_id")
+_OWN = (
+    *("lead_id", "idempotency_key", "idempotency_key_origin", "is_test", "normalized_email"),
+    *("normalized_phone", "received_host", "received_path", "client_ip", "user_agent"),
 )
+LEAD_COLUMNS = (*_OWN, *_BINDINGS, *CONTACT_FIELDS, "attributes")
 LEAD_VALUES = ", ".join(
     "CAST(:attributes AS jsonb)" if column == "attributes" else f":{column}"
     for column in LEAD_COLUMNS
@@ -104,20 +94,12 @@ def _aliases(stored: str) -> dict[str, str]:
     return usable_aliases(json.loads(stored).items())
 
 
-def _binding(row: Any) -> Versioned[SourceBinding]:
-    binding = SourceBinding(
-        source_id=row["source_id"],
-        source_key=row["source_key"],
-        offer_id=row["offer_id"],
-        market_id=row["market_id"],
-        vertical_id=row["vertical_id"],
-        phone_region=row["phone_region"],
-        require_key=row["require_key"],
-        # asyncpg reads cidr as ipaddress networks.
-        allowed_networks=tuple(row["allowed_networks"]),
+def _binding(row: Any) -> SourceBinding:
+    return SourceBinding(
+        **{name: row[name] for name in (*_BINDINGS, "source_key", "phone_region", "require_key")},
+        allowed_networks=tuple(row["allowed_networks"]),  # asyncpg reads cidr as networks
         field_aliases=_aliases(row["field_aliases"]),
     )
-    return Versioned(binding, row["catalog_version"])
 
 
 class SqlSourceRepository:
@@ -125,42 +107,31 @@ class SqlSourceRepository:
         self._connection = connection
 
     async def by_id(self, source_id: int) -> Versioned[SourceBinding] | None:
-        row = await self._connection.fetchrow(SOURCE_BY_ID.sql, source_id)
-        return None if row is None else _binding(row)
+        return await self._one(SOURCE_BY_ID, source_id)
 
     async def by_key(self, source_key: str) -> Versioned[SourceBinding] | None:
-        row = await self._connection.fetchrow(SOURCE_BY_KEY.sql, source_key)
-        return None if row is None else _binding(row)
+        return await self._one(SOURCE_BY_KEY, source_key)
 
-    async def mapped_to_host(self, hostname: str) -> Versioned[Sequence[MappedSource]] | None:
+    async def mapped_to_host(self, hostname: str) -> Versioned[tuple[MappedSource, ...]] | None:
         rows = await self._connection.fetch(SOURCES_MAPPED_TO_HOST.sql, hostname)
         if not rows:
             return None
         # One statement, one snapshot: every row carries the same version.
-        mapped = [MappedSource(row["path_prefix"], _binding(row).value) for row in rows]
+        mapped = tuple(MappedSource(row["path_prefix"], _binding(row)) for row in rows)
         return Versioned(mapped, rows[0]["catalog_version"])
+
+    async def _one(self, statement: Statement, value: object) -> Versioned[SourceBinding] | None:
+        row = await self._connection.fetchrow(statement.sql, value)
+        return None if row is None else Versioned(_binding(row), row["catalog_version"])
 
 
 def insert_lead_params(lead: NewLead) -> dict[str, object]:
     """The value of each of LEAD_COLUMNS for `lead`."""
-    source = lead.source
     return {
-        "lead_id": lead.lead_id,
-        "source_id": source.source_id,
-        "offer_id": source.offer_id,
-        "market_id": source.market_id,
-        "vertical_id": source.vertical_id,
-        "idempotency_key": lead.idempotency_key,
-        "idempotency_key_origin": lead.idempotency_key_origin,
-        "is_test": lead.is_test,
-        "normalized_email": lead.normalized_email,
-        "normalized_phone": lead.normalized_phone,
+        **{name: getattr(lead.source, name) for name in _BINDINGS},
+        **{name: getattr(lead, name) for name in _OWN},
         **{name: lead.contact.get(name) for name in CONTACT_FIELDS},
         "attributes": json.dumps(lead.attributes, ensure_ascii=False, separators=(",", ":")),
-        "received_host": lead.received_host,
-        "received_path": lead.received_path,
-        "client_ip": lead.client_ip,
-        "user_agent": lead.user_agent,
     }
 
 
@@ -176,6 +147,3 @@ class SqlLeadRepository:
         if row["lead_id"] is None:
             return Written(lead=None, stale=False)
         return Written(lead=LeadView.from_row(row), stale=False)
-
-    async def get(self, source_id: int, idempotency_key: str) -> LeadView | None:
-        return await get_lead_by_idempotency_key(self._connection, source_id, idempotency_key)

@@ -8,27 +8,20 @@ read at, and is unique by `(source_id, idempotency_key)` and by `lead_id`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import punq
 
 from commands.ingest_lead import IngestLead
 from domain.client_address import Network
+from domain.lead import LeadView, NewLead
+from domain.sources import MappedSource, SourceBinding, Versioned
 from handlers.bus import CommandBus
-from handlers.ports import (
-    LeadStoreFactory,
-    MappedSource,
-    NewLead,
-    SourceBinding,
-    Versioned,
-    Written,
-)
+from handlers.ingest_lead_ports import OpenLeadStore, Written
 from handlers.source_cache import SourceCache
 from infrastructure.container import HANDLERS
-from queries.leads import LeadView
+from queries.leads import GetLead
 
 
 @dataclass
@@ -113,7 +106,7 @@ class FakeDatabase:
             market_id=lead.source.market_id,
             vertical_id=lead.source.vertical_id,
             idempotency_key=lead.idempotency_key,
-            idempotency_key_origin=lead.idempotency_key_origin,  # type: ignore[arg-type]
+            idempotency_key_origin=lead.idempotency_key_origin,
             status=self.statuses.get(key, "received"),
         )
 
@@ -153,7 +146,7 @@ class FakeSourceRepository:
                 return self._versioned(self._database.binding(source))
         return None
 
-    async def mapped_to_host(self, hostname: str) -> Versioned[Sequence[MappedSource]] | None:
+    async def mapped_to_host(self, hostname: str) -> Versioned[tuple[MappedSource, ...]] | None:
         self._database.lookups += 1
         mapped: list[MappedSource] = []
         for mapping in self._database.mappings:
@@ -161,7 +154,7 @@ class FakeSourceRepository:
             binding = self._database.binding(source)
             if mapping.active and mapping.hostname == hostname and binding is not None:
                 mapped.append(MappedSource(mapping.path_prefix, binding))
-        return Versioned(mapped, self._database.version) if mapped else None
+        return Versioned(tuple(mapped), self._database.version) if mapped else None
 
 
 class FakeLeadRepository:
@@ -185,43 +178,36 @@ class FakeLeadRepository:
         database.leads[key] = lead
         return Written(database.view(lead), stale=False)
 
-    async def get(self, source_id: int, idempotency_key: str) -> LeadView | None:
-        if self._database.vanishing:
-            return None
-        lead = self._database.leads.get((source_id, idempotency_key))
-        return None if lead is None else self._database.view(lead)
-
 
 class FakeLeadStore:
     def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
         self.sources = FakeSourceRepository(database)
         self.leads = FakeLeadRepository(database)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
+    async def get_lead(self, query: GetLead) -> LeadView | None:
+        """The read side: a new statement, so it sees every committed lead."""
+        if self._database.vanishing:
+            return None
+        lead = self._database.leads.get((query.source_id, query.idempotency_key))
+        return None if lead is None else self._database.view(lead)
 
 
 @dataclass
-class FakeLeadStoreFactory:
+class FakeLeadStores:
+    """Opens fake lead stores on one database (nothing to release)."""
+
     database: FakeDatabase = field(default_factory=FakeDatabase)
 
-    def __call__(self) -> FakeLeadStore:
-        return FakeLeadStore(self.database)
+    def __call__(self) -> nullcontext[FakeLeadStore]:
+        return nullcontext(FakeLeadStore(self.database))
 
 
-def bus_with(store_factory: FakeLeadStoreFactory) -> CommandBus:
+def bus_with(open_store: FakeLeadStores) -> CommandBus:
     """The real command bus and handler table, wired by punq to the fake lead store and a
     catalog cache of its own."""
     container = punq.Container()
-    container.register(LeadStoreFactory, instance=store_factory)
+    container.register(OpenLeadStore, instance=open_store)
     container.register(SourceCache, instance=SourceCache())
     container.register(HANDLERS[IngestLead])
     return CommandBus(HANDLERS, container.resolve)

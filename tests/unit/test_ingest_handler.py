@@ -23,7 +23,7 @@ from domain.errors import (
 from domain.idempotency import lead_id_for
 from handlers.bus import CommandBus, UnknownCommand
 from handlers.ingest_lead import MAX_ATTEMPTS
-from tests.unit.fakes import FakeDatabase, FakeLeadStoreFactory, FakeMapping, FakeOffer, bus_with
+from tests.unit.fakes import FakeDatabase, FakeLeadStores, FakeMapping, FakeOffer, bus_with
 
 US_SOLAR = FakeOffer(offer_id=3, market_id=1, vertical_id=2, phone_region="US")
 GB_SOLAR = FakeOffer(offer_id=4, market_id=5, vertical_id=2, phone_region="GB")
@@ -45,7 +45,7 @@ def database() -> FakeDatabase:
 
 @pytest.fixture
 def bus(database: FakeDatabase) -> CommandBus:
-    return bus_with(FakeLeadStoreFactory(database))
+    return bus_with(FakeLeadStores(database))
 
 
 async def ingest(

@@ -5,7 +5,6 @@ against PostgreSQL in tests/integration/test_intake.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from ipaddress import ip_address
 
 import pytest
@@ -15,7 +14,7 @@ from domain.client_address import parse_networks
 from domain.errors import LeadError
 from domain.intake import MAX_USER_AGENT_CHARS
 from handlers.bus import CommandBus
-from tests.unit.fakes import FakeDatabase, FakeLeadStoreFactory, FakeOffer, bus_with
+from tests.unit.fakes import FakeDatabase, FakeLeadStores, FakeOffer, bus_with
 
 OFFER = FakeOffer(offer_id=3, market_id=1, vertical_id=2, phone_region="US")
 KEY = "acme-0123456789ab"
@@ -39,7 +38,7 @@ def database() -> FakeDatabase:
 
 @pytest.fixture
 def bus(database: FakeDatabase) -> CommandBus:
-    return bus_with(FakeLeadStoreFactory(database))
+    return bus_with(FakeLeadStores(database))
 
 
 def command(fields: Mapping[str, object], client: HttpClient | None = PUBLISHER) -> IngestLead:
@@ -100,16 +99,6 @@ async def test_an_http_client_of_unknown_address_is_refused_by_networks_only(
     fields = {"source_key": KEY, "email": "a@b.co"}
     assert await refusal(bus, command(fields, unknown)) == ("client_not_allowed", None)
     assert not (await bus.execute(command({"source_id": 8, "email": "a@b.co"}, unknown))).replayed
-
-
-async def test_a_command_built_without_its_posted_fields_is_not_aliased(
-    bus: CommandBus, database: FakeDatabase
-) -> None:
-    built = command({"source_id": 7, "source_key": KEY, "zip": "94105", "email": "a@b.co"})
-    await bus.execute(replace(built, posted=None))
-    (lead,) = database.leads.values()
-    assert lead.contact["postal_code"] is None
-    assert lead.attributes == {"zip": "94105"}
 
 
 def test_the_http_client_resolves_its_address_and_sanitizes_its_user_agent() -> None:

@@ -1,4 +1,4 @@
-"""DriverLeadStore without a database: when it takes a connection, and which failure of its
+"""The lead store without a database: when it takes a connection, and which failure of its
 first statement it runs again on a new connection."""
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import pytest
 from sqlalchemy import exc as sa_exc
 
 from domain.errors import ServiceUnavailable
-from infrastructure.unit_of_work import DriverLeadStore
+from infrastructure.lead_store import SqlLeadStore, open_lead_store
+from queries.leads import LEAD_BY_IDEMPOTENCY_KEY, GetLead
+
+Q = LEAD_BY_IDEMPOTENCY_KEY
 
 
 @dataclass
@@ -26,7 +29,7 @@ class FakeDriver:
         self.queries.append(query)
         if self.failures:
             raise self.failures.pop(0)
-        return {"answer": query}
+        return None  # no such lead
 
     def terminate(self) -> None:
         self.terminated = True
@@ -63,9 +66,13 @@ class FakeEngine:
         return pooled
 
 
-def _store(*drivers: FakeDriver) -> tuple[DriverLeadStore, FakeEngine]:
+def _store(*drivers: FakeDriver) -> tuple[Any, FakeEngine]:
     engine = FakeEngine([FakePooled(driver) for driver in drivers])
-    return DriverLeadStore(engine, timeout_s=5), engine  # type: ignore[arg-type]
+    return open_lead_store(engine, timeout_s=5), engine  # type: ignore[arg-type]
+
+
+async def _ask(store: SqlLeadStore, source_id: int = 7) -> None:
+    assert await store.get_lead(GetLead(source_id, "k")) is None
 
 
 async def test_no_statement_takes_no_connection() -> None:
@@ -78,11 +85,11 @@ async def test_no_statement_takes_no_connection() -> None:
 async def test_statements_share_one_connection_returned_to_the_pool() -> None:
     store, engine = _store(FakeDriver(), FakeDriver())
     async with store as open_store:
-        await open_store.run("fetchrow", "SELECT 1", ())
-        await open_store.run("fetchrow", "SELECT 2", ())
+        await _ask(open_store)
+        await _ask(open_store)
     assert engine.handed_out == 1
     first = engine.connections[0]
-    assert first.driver_connection.queries == ["SELECT 1", "SELECT 2"]
+    assert first.driver_connection.queries == [Q, Q]
     assert (first.closed, first.invalidated) == (True, False)
 
 
@@ -90,10 +97,10 @@ async def test_a_first_statement_on_a_lost_connection_runs_again_on_a_new_one() 
     lost = FakeDriver([asyncpg.ConnectionDoesNotExistError("connection was closed")])
     store, engine = _store(lost, FakeDriver())
     async with store as open_store:
-        assert await open_store.run("fetchrow", "WITH …", ()) == {"answer": "WITH …"}
+        await _ask(open_store)
     dropped, replacement = engine.connections
     assert (dropped.invalidated, lost.terminated, dropped.closed) == (True, True, True)
-    assert replacement.driver_connection.queries == ["WITH …"]
+    assert replacement.driver_connection.queries == [Q]
     assert (replacement.closed, replacement.invalidated) == (True, False)
 
 
@@ -108,7 +115,7 @@ async def test_a_first_statement_that_failed_otherwise_is_not_run_again(
     store, engine = _store(FakeDriver([failure]), FakeDriver())
     with pytest.raises((ServiceUnavailable, type(failure))):
         async with store as open_store:
-            await open_store.run("fetchrow", "WITH …", ())
+            await _ask(open_store)
     assert engine.handed_out == 1
 
 
@@ -117,9 +124,9 @@ async def test_a_later_statement_on_a_lost_connection_is_a_503() -> None:
     store, engine = _store(driver, FakeDriver())
     with pytest.raises(ServiceUnavailable):
         async with store as open_store:
-            await open_store.run("fetchrow", "SELECT source", ())
+            await _ask(open_store)
             driver.failures.append(asyncpg.ConnectionDoesNotExistError("closed"))
-            await open_store.run("fetchrow", "WITH …", ())
+            await _ask(open_store)
     assert engine.handed_out == 1
     assert engine.connections[0].invalidated
 
@@ -129,5 +136,5 @@ async def test_a_pool_timeout_is_a_503_not_a_second_wait() -> None:
     engine.checkout_failure = sa_exc.TimeoutError("pool exhausted")
     with pytest.raises(ServiceUnavailable):
         async with store as open_store:
-            await open_store.run("fetchrow", "WITH …", ())
+            await _ask(open_store)
     assert engine.checkouts == 1

@@ -90,13 +90,13 @@ def test_from_posted_a_csv_row() -> None:
     assert command.source_id == 7
     assert command.source_key == ""
     assert command.client_idempotency_key == "order-1"
-    assert command.contact == {
+    assert command.fields.contact == {
         **dict.fromkeys(CONTACT_FIELDS),
         "email": "Jane@Example.com",
         "phone": "",
     }
-    assert command.is_test is True
-    assert command.attributes == {"campaign": "spring"}
+    assert command.fields.is_test is True
+    assert command.fields.attributes == {"campaign": "spring"}
     assert (command.host, command.path) == (None, "/import")
 
 

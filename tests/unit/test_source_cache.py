@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import tracemalloc
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import pytest
 
 from commands.ingest_lead import IngestLead
 from domain.errors import InvalidSource, InvalidSourceKey, ServiceUnavailable
+from domain.sources import MappedSource, SourceBinding, Versioned
 from handlers.ingest_lead import MAX_ATTEMPTS, IngestLeadHandler
-from handlers.ports import MappedSource, SourceBinding, Versioned
 from handlers.source_cache import SourceCache
-from tests.unit.fakes import FakeDatabase, FakeLeadStoreFactory, FakeOffer
+from tests.unit.fakes import FakeDatabase, FakeLeadStores, FakeOffer
 
 SOURCE = SourceBinding(
     source_id=7, source_key="k-7", offer_id=3, market_id=1, vertical_id=2, phone_region="US"
@@ -102,7 +101,7 @@ def test_memory_per_100k_sources_is_bounded() -> None:
             found = _versioned(1, source)
             cache.put(cache.by_id, n, found)
             cache.put(cache.by_key, str(source.source_key), found)
-            mapped: Versioned[Sequence[MappedSource]] = Versioned((MappedSource("/", source),), 1)
+            mapped = Versioned((MappedSource("/", source),), 1)
             cache.put(cache.by_host, f"h{n}.example.com", mapped)
         per_source = (tracemalloc.get_traced_memory()[0] - before) / 10_000
     finally:
@@ -133,10 +132,10 @@ class FakeSources:
         found = self.by_source_key.get(source_key)
         return None if found is None else Versioned(found, self.version)
 
-    async def mapped_to_host(self, hostname: str) -> Versioned[Sequence[MappedSource]] | None:
+    async def mapped_to_host(self, hostname: str) -> Versioned[tuple[MappedSource, ...]] | None:
         self.reads += 1
         found = self.by_hostname.get(hostname)
-        return None if not found else Versioned(list(found), self.version)
+        return None if not found else Versioned(tuple(found), self.version)
 
 
 async def test_only_positive_answers_are_kept() -> None:
@@ -178,20 +177,12 @@ async def test_host_mappings_are_kept_as_one_answer() -> None:
 def _handler() -> tuple[IngestLeadHandler, FakeDatabase, SourceCache]:
     database, cache = FakeDatabase(), SourceCache()
     database.add_source(7, FakeOffer(3, 1, 2, "US"), "k-7")
-    return IngestLeadHandler(FakeLeadStoreFactory(database), cache), database, cache
+    return IngestLeadHandler(FakeLeadStores(database), cache), database, cache
 
 
-def _command(key: str, *, source_id: int | None = 7, source_key: object = None) -> IngestLead:
-    return IngestLead(
-        source_id=source_id,
-        source_key=source_key,
-        client_idempotency_key=key,
-        contact={"email": "a@b.co"},
-        is_test=False,
-        attributes={},
-        host="testserver",
-        path="/api/leads",
-    )
+def _command(key: str, *, source_key: str | None = None) -> IngestLead:
+    fields = {"source_id": 7, "source_key": source_key, "email": "a@b.co"}
+    return IngestLead.from_posted(fields, [key], "testserver", "/api/leads")
 
 
 async def test_a_warm_cache_writes_without_reading() -> None:

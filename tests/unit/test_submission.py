@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
-from domain.errors import InvalidRequest
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.aliases import apply_aliases
+from domain.errors import InvalidRequest, LeadError
 from domain.submission import (
     CONTACT_FIELDS,
     KNOWN_FIELDS,
     MAX_ATTRIBUTES,
     MAX_DEPTH,
+    Submission,
     check_text,
     parse_submission,
 )
@@ -257,3 +263,54 @@ def test_check_text_depth_limit() -> None:
     assert raised.value.details == {"reason": "too_deep"}
     # parse_submission counts the posted object itself as one level.
     parse_submission({"extra": _nested(MAX_DEPTH - 1)})
+
+
+# --- a source's aliases ---------------------------------------------------------------------
+
+_ALIAS_NAMES = ("fname", "zip", "mail", "e_mail", "flag")
+_TARGETS = ("first_name", "postal_code", "email", "phone", "is_test")
+_OTHER_NAMES = ("FName", "ZIP", "email", "EMAIL", "postal_code", "Postal_Code", "phone")
+_NAMES = st.sampled_from((*_ALIAS_NAMES, *_OTHER_NAMES, "first_name", "is_test", "IS_TEST", "x"))
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 10**70),
+    st.sampled_from(["", "a", "1", "true", "maybe", "x" * 201]),
+)
+
+
+def _outcome(parse: Callable[[], Submission]) -> object:
+    try:
+        fields = parse()
+    except LeadError as error:
+        return error.code, dict(error.details)
+    return fields.contact, fields.is_test, fields.attributes
+
+
+@given(
+    posted=st.dictionaries(_NAMES, _VALUES, max_size=6),
+    aliases=st.dictionaries(st.sampled_from(_ALIAS_NAMES), st.sampled_from(_TARGETS)),
+)
+@settings(max_examples=300)
+def test_aliases_give_what_renaming_and_typing_the_posted_fields_gives(
+    posted: dict[str, object], aliases: dict[str, str]
+) -> None:
+    """`with_aliases` types only the renamed values, and gives what the documented rule gives:
+    the posted fields renamed by the aliases (in posted order), then the field rules on them."""
+    try:
+        submission = parse_submission(posted)
+    except InvalidRequest:
+        return  # refused before the source is known, whatever its aliases
+    renamed = _outcome(lambda: parse_submission(apply_aliases(posted, aliases)))
+    assert _outcome(lambda: submission.with_aliases(aliases)) == renamed
+
+
+def test_aliases_type_only_what_they_rename() -> None:
+    submission = parse_submission({"fname": "Jane", "email": "a@b.co", "x": 1})
+    assert submission.with_aliases({"zip": "postal_code"}) is submission
+    aliased = submission.with_aliases({"fname": "first_name"})
+    assert (aliased.contact["first_name"], aliased.contact["email"]) == ("Jane", "a@b.co")
+    assert aliased.attributes == {"x": 1}
+    with pytest.raises(InvalidRequest) as error:
+        parse_submission({"fname": 5}).with_aliases({"fname": "first_name"})
+    assert error.value.details == {"reason": "wrong_type", "field": "first_name"}
