@@ -19,7 +19,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -271,7 +271,7 @@ async def _import(
 ) -> int:
     concurrency: int = args.concurrency
     # One pooled connection per row in flight: more would sit idle, fewer would queue.
-    application = bootstrap(replace(settings, db_pool_size=concurrency))
+    application = bootstrap(settings.model_copy(update={"db_pool_size": concurrency}))
     try:
         problem = await database_problem(application, settings.database_url)
         if problem is not None:

@@ -12,7 +12,7 @@ from typing import Any
 from cli import catalog, db, import_leads, serve
 from cli.db import database_problem_line
 from infrastructure.local_postgres import LocalPostgresError
-from infrastructure.settings import SettingsError
+from infrastructure.settings import Settings, SettingsError
 
 # Each module adds its sub-commands; `run(args)` returns the exit status.
 COMMAND_MODULES = (serve, db, catalog, import_leads)
@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
+        Settings.from_env()  # a bad setting stops every command with its line, before it acts
         result: int = args.run(args)
         return result
     except (SettingsError, LocalPostgresError) as error:

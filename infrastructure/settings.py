@@ -1,22 +1,38 @@
-"""Settings (SPEC §10): environment variables win, then `./.env`, then the defaults below.
+"""Settings (SPEC §10): one model, each setting a typed field with its variable, its default and
+its meaning; `Settings.from_env` reads the environment, then `./.env`. Nothing here connects.
 
 The default DATABASE_URL is the host-side address of docker-compose.yml's `postgres` service
-with the development credentials of `.env.example`. Nothing here connects anywhere.
+with the development credentials of `.env.example`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from domain.client_address import Network, NetworkError, parse_networks
+from domain.client_address import Network, parse_networks
+from infrastructure.database_problems import redact_url
 
 DEFAULT_DATABASE_URL = "postgresql://leads:leads@127.0.0.1:5432/leads"
 ENV_FILE = ".env"  # in the working directory: the repository root when run from a checkout
+# A libpq URI, or SQLAlchemy's asyncpg form of one.
+POSTGRESQL_URI = r"(?i)^(postgresql|postgres|postgresql\+asyncpg)://"
+A_POSTGRESQL_URI = "a PostgreSQL URI such as postgresql://user:pass@host:5432/db"
 
 
 class SettingsError(ValueError):
@@ -25,120 +41,110 @@ class SettingsError(ValueError):
 
 def to_asyncpg_url(url: str) -> str:
     """Turn a libpq URI (`postgresql://…`, `postgres://…`) into SQLAlchemy's asyncpg form."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
-        return urlunsplit(parts._replace(scheme="postgresql+asyncpg"))
-    raise SettingsError(
-        "DATABASE_URL must be a PostgreSQL URI such as postgresql://user:pass@host:5432/db"
-    )
+    url = url.strip()
+    if not re.match(POSTGRESQL_URI, url):
+        raise SettingsError(f"DATABASE_URL must be {A_POSTGRESQL_URI}")
+    return urlunsplit(urlsplit(url)._replace(scheme="postgresql+asyncpg"))
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
+@dataclass(frozen=True)
+class Accepts:
+    """What a setting of a type of our own accepts, said in its error line; `shown` writes the
+    value there (without a password)."""
+
+    text: str
+    shown: Callable[[str], str] = repr
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not 0 < value < 3600:
-        raise SettingsError(f"{name} must be between 0 and 3600 seconds, got {value}")
-    return value
+def _networks(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    return parse_networks(part for part in value.split(",") if part.strip())
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+PostgresqlUri = Annotated[
+    str, Field(pattern=POSTGRESQL_URI), Accepts(A_POSTGRESQL_URI, lambda url: repr(redact_url(url)))
+]
+Networks = Annotated[
+    tuple[Network, ...],
+    NoDecode,  # a comma-separated list, not JSON
+    BeforeValidator(_networks),
+    Accepts("comma-separated networks such as 10.0.0.0/8,2001:db8::/32"),
+]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
-    parts = [part for part in env.get(name, "").split(",") if part.strip()]
-    try:
-        return parse_networks(parts)
-    except NetworkError as error:
-        raise SettingsError(
-            f"{name} must be comma-separated networks such as 10.0.0.0/8,2001:db8::/32: {error}"
-        ) from None
+def _variable(name: str, default: object, meaning: str, **constraints: Any) -> Any:
+    return Field(default, validation_alias=name, description=meaning, **constraints)
 
 
-class _RawSettings(BaseSettings):
-    """Each setting as written (a string, or None when unset or blank), from the environment
-    or else `.env`; `Settings.from_env` checks and converts them."""
+class Settings(BaseSettings):
+    """Built with values, it holds those and the defaults (tests and `leads` build them so);
+    `from_env` adds the environment and `./.env`. The fields in the README's order."""
 
     model_config = SettingsConfigDict(
-        env_file=ENV_FILE, env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        validate_by_name=True,
     )
 
-    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
-    db_pool_size: str | None = Field(default=None, validation_alias="LEADS_DB_POOL_SIZE")
-    db_timeout_s: str | None = Field(default=None, validation_alias="LEADS_DB_TIMEOUT_S")
-    max_body_bytes: str | None = Field(default=None, validation_alias="LEADS_MAX_BODY_BYTES")
-    trust_forwarded_host: str | None = Field(
-        default=None, validation_alias="LEADS_TRUST_FORWARDED_HOST"
+    database_url: PostgresqlUri = _variable(
+        "DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        "libpq URI; `postgresql+asyncpg://` also accepted. "
+        "The default is the compose `postgres` service seen from the host",
     )
-    db_statement_cache: str | None = Field(
-        default=None, validation_alias="LEADS_DB_STATEMENT_CACHE"
+    db_pool_size: int = _variable("LEADS_DB_POOL_SIZE", 10, "connections per process", ge=1)
+    db_timeout_s: float = _variable(
+        "LEADS_DB_TIMEOUT_S",
+        5.0,
+        "the whole database part of a request (pool wait, connect, statements, commit); "
+        "past it, 503",
+        gt=0,
+        lt=3600,
     )
-    log_level: str | None = Field(default=None, validation_alias="LOG_LEVEL")
-    trusted_proxies: str | None = Field(default=None, validation_alias="LEADS_TRUSTED_PROXIES")
-
-
-# The environment variables of the settings, as the README's Configuration table lists them.
-VARIABLES: tuple[str, ...] = tuple(
-    str(field.validation_alias) for field in _RawSettings.model_fields.values()
-)
-
-
-def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The settings' variables that are set: from `env` alone when given, else from the
-    process environment and then `./.env` (the environment wins)."""
-    if env is not None:
-        return {k: v for k, v in env.items() if k in VARIABLES and v.strip()}
-    raw = _RawSettings()
-    return {
-        str(field.validation_alias): value
-        for name, field in _RawSettings.model_fields.items()
-        if (value := getattr(raw, name)) is not None and value.strip()
-    }
-
-
-def configured_database_url(env: Mapping[str, str] | None = None) -> str | None:
-    """DATABASE_URL as the environment or `.env` sets it; None when neither does."""
-    url = read_environment(env).get("DATABASE_URL", "").strip()
-    return url or None
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    db_pool_size: int = 10
-    db_timeout_s: float = 5.0
-    max_body_bytes: int = 65536
-    trust_forwarded_host: bool = False
-    db_statement_cache: bool = True
-    log_level: str = "INFO"
+    max_body_bytes: int = _variable("LEADS_MAX_BODY_BYTES", 65536, "request body limit", ge=1024)
+    trust_forwarded_host: bool = _variable(
+        "LEADS_TRUST_FORWARDED_HOST",
+        False,
+        "classify by the first `X-Forwarded-Host` (only behind a proxy you control)",
+    )
     # Proxies whose X-Forwarded-For is believed when finding a lead's client address.
-    trusted_proxies: tuple[Network, ...] = ()
+    trusted_proxies: Networks = _variable(
+        "LEADS_TRUSTED_PROXIES",
+        (),
+        "empty: none; comma-separated networks of your own proxies (`10.0.0.0/8,2001:db8::/48`), "
+        "whose `X-Forwarded-For` gives the client address "
+        "(see [docs/securing-sources.md](docs/securing-sources.md))",
+    )
+    db_statement_cache: bool = _variable(
+        "LEADS_DB_STATEMENT_CACHE", True, "set `false` behind PgBouncer in transaction pooling mode"
+    )
+    log_level: LogLevel = _variable("LOG_LEVEL", "INFO", "level of the `leads` loggers")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # the environment and `.env` only through `from_env`
 
     @property
     def async_database_url(self) -> str:
@@ -147,16 +153,85 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """From `env` alone when given, else the environment, then `./.env`, then defaults."""
-        env = read_environment(env)
-        url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
-        to_asyncpg_url(url)  # fail at startup, not on the first request
-        return cls(
-            database_url=url,
-            db_pool_size=_int(env, "LEADS_DB_POOL_SIZE", 10, 1),
-            db_timeout_s=_float(env, "LEADS_DB_TIMEOUT_S", 5.0),
-            max_body_bytes=_int(env, "LEADS_MAX_BODY_BYTES", 65536, 1024),
-            trust_forwarded_host=_bool(env, "LEADS_TRUST_FORWARDED_HOST", False),
-            db_statement_cache=_bool(env, "LEADS_DB_STATEMENT_CACHE", True),
-            log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
-            trusted_proxies=_networks(env, "LEADS_TRUSTED_PROXIES"),
-        )
+        written = read_environment(env)
+        try:
+            return cls.model_validate(written)
+        except ValidationError as error:
+            raise SettingsError("; ".join(_line(e, written) for e in error.errors())) from None
+
+
+# The environment variables of the settings, as the README's Configuration table lists them.
+VARIABLES: tuple[str, ...] = tuple(str(f.validation_alias) for f in Settings.model_fields.values())
+_FIELDS = dict(zip(VARIABLES, Settings.model_fields.values(), strict=True))
+_KINDS: dict[object, str] = {bool: "true or false", int: "an integer", float: "a number"}
+_BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings' variables that are set: from `env` alone when given, else from the
+    process environment and then `./.env` (the environment wins)."""
+    if env is None:
+        try:
+            env = {**DotEnvSettingsSource(Settings)(), **EnvSettingsSource(Settings)()}
+        except UnicodeDecodeError:
+            raise SettingsError(
+                f"{os.path.abspath(ENV_FILE)} is not UTF-8 text: save it as UTF-8"
+            ) from None
+    return {k: v for k, v in env.items() if k in VARIABLES and v.strip()}
+
+
+def configured_database_url(env: Mapping[str, str] | None = None) -> str | None:
+    """DATABASE_URL as the environment or `.env` sets it; None when neither does."""
+    url = read_environment(env).get("DATABASE_URL", "").strip()
+    return url or None
+
+
+def _accepts(field: FieldInfo) -> tuple[str, Callable[[str], str]]:
+    """What the field accepts, in words, and how its value is written in an error line."""
+    for marker in field.metadata:
+        if isinstance(marker, Accepts):
+            return marker.text, marker.shown
+    kind = field.annotation
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(map(str, get_args(kind))), repr
+    words = _KINDS.get(kind, str(kind))
+    bounds = [
+        f"{symbol} {getattr(marker, name)}"
+        for marker in field.metadata
+        for name, symbol in _BOUNDS.items()
+        if getattr(marker, name, None) is not None
+    ]
+    return " ".join([words, " and ".join(bounds)]).strip(), repr
+
+
+def _line(error: Any, written: Mapping[str, str]) -> str:
+    """`NAME must be what it accepts, got 'value as written'`, and why when a validator says."""
+    name = str(error["loc"][0])
+    accepts, shown = _accepts(_FIELDS[name])
+    line = f"{name} must be {accepts}, got {shown(written.get(name, error['input']))}"
+    # A validator of ours (not a type or a bound) says why it refused the value.
+    return f"{line}: {error['ctx']['error']}" if error["type"] == "value_error" else line
+
+
+def _default(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def configuration_table() -> str:
+    """The README's Configuration table (variable, default, meaning), from the model."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [
+        f"| `{field.validation_alias}` | `{_default(field.default)}` | {field.description} |"
+        for field in Settings.model_fields.values()
+    ]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(configuration_table(), end="")

@@ -17,6 +17,7 @@ from infrastructure.settings import Settings
 from web import docs, health, http_limits, leads, metrics
 from web.errors import install_error_handlers, log_unavailable
 from web.openapi import with_ingest_paths
+from web.startup import SettingsErrorAtStartup
 
 
 class _DropQueryString(logging.Filter):
@@ -81,6 +82,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(SettingsErrorAtStartup)
     app.router.routes.extend(leads.routes)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -297,11 +297,11 @@ async def test_forwarded_host_is_ignored_unless_trusted(
 
 
 async def test_forwarded_host_is_used_when_trusted(settings: object, catalog: Catalog) -> None:
-    from dataclasses import replace
-
+    from infrastructure.settings import Settings
     from web.app import create_app
 
-    trusted = replace(settings, trust_forwarded_host=True)  # type: ignore[type-var]
+    assert isinstance(settings, Settings)
+    trusted = settings.model_copy(update={"trust_forwarded_host": True})
     app = create_app(lambda: trusted)
     source = await catalog.source()
     host = unique_host()

@@ -4,7 +4,6 @@ aliases, and the client address and User-Agent stored with each lead."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -94,7 +93,7 @@ def error_of(response: httpx.Response) -> tuple[int, str, object]:
 @pytest.fixture(scope="module")
 async def proxied_app(settings: Settings) -> AsyncIterator[Any]:
     """The service behind trusted proxies (LEADS_TRUSTED_PROXIES=10.0.0.0/8,fd00::/8)."""
-    proxied = dataclasses.replace(settings, trusted_proxies=parse_networks(TRUSTED_PROXIES))
+    proxied = settings.model_copy(update={"trusted_proxies": parse_networks(TRUSTED_PROXIES)})
     application = create_app(lambda: proxied)
     async with application.router.lifespan_context(application):
         yield application
