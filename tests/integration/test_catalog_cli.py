@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import yaml
 from cli.catalog_docs import ERRORS, FIELDS
 from cli.serve import load_example_catalog
 from domain.submission import KNOWN_FIELDS
-from tests.support import leads, write
+from tests.support import ROOT, leads, write
 from web.errors import STATUS_BY_CODE
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml"
@@ -90,6 +93,28 @@ def test_apply_reads_json_and_reports_updates(
         ("bad.json", '{"markets": [}', "malformed JSON at line 1"),
         ("empty.yaml", "# nothing\n", "the file is empty"),
         ("list.yaml", "- code: us\n", "must be a mapping with the sections"),
+        ("deep.yaml", "x: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 100 levels"),
+        ("deep-block.yaml", "x:\n" + "- " * 100_000 + "y\n", "nested more than 100 levels"),
+        (
+            "deep.json",
+            '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "nested more than 100 levels",
+        ),
+        (
+            "repeated.yaml",
+            "markets:\n  - code: a1\n    name: A\n    code: a2\n",
+            'duplicate key "code" at line 4, column 5: keep one of them',
+        ),
+        (
+            "sections.yaml",
+            "markets: [{code: a, name: A}]\nverticals: []\nmarkets: [{code: b, name: B}]\n",
+            'duplicate key "markets" at line 3, column 1',
+        ),
+        (
+            "repeated.json",
+            '{"markets": [{"code": "a1", "name": "A",\n  "code": "a2"}]}',
+            'duplicate key "code" at line 2, column 3',
+        ),
         (
             "ref.yaml",
             "markets: [{code: us, name: US}]\n"
@@ -282,3 +307,46 @@ def test_apply_reads_standard_input(
         'leads: <stdin>: markets #1 "fr": name: must be a string '
         "(got the int 7: in YAML, quote the value)\n",
     )
+
+
+def test_files_and_pipes_are_utf8_whatever_the_code_page(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """Windows gives redirected output and piped input its code page (cp1252) by default."""
+    env = {**os.environ, "DATABASE_URL": fresh_database, "PYTHONIOENCODING": "cp1252"}
+
+    def catalog(*argv: str, stdin: Any = None, stdout: Any = subprocess.PIPE) -> Any:
+        return subprocess.run(
+            [sys.executable, "-m", "cli", "catalog", *argv],
+            cwd=ROOT,
+            env=env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+
+    # ü and ë are in cp1252, Ł and → are not; UTF-8's bytes for Á (c3 81) are not cp1252 text.
+    names = {"de": "Bücher", "łódź": "Łódź → Zoë", "hu": "Á"}
+    source = tmp_path / "catalog.yaml"
+    source.write_text(
+        "markets:\n" + "".join(f"  - {{code: {c}, name: {n}}}\n" for c, n in names.items()),
+        encoding="utf-8",
+    )
+    with source.open("rb") as stdin:
+        applied = catalog("apply", "-", stdin=stdin)
+    assert (applied.returncode, applied.stderr) == (0, b"")
+    assert "created market łódź\n" in applied.stdout.decode("utf-8")
+
+    exported_file = tmp_path / "exported.yaml"
+    with exported_file.open("wb") as stdout:
+        export = catalog("export", stdout=stdout)
+    assert (export.returncode, export.stderr) == (0, b"")
+    markets = yaml.safe_load(exported_file.read_text(encoding="utf-8"))["markets"]
+    assert {m["code"]: m["name"] for m in markets} == names
+
+    with exported_file.open("rb") as stdin:
+        again = catalog("apply", "-", stdin=stdin)
+    assert (again.returncode, again.stderr) == (0, b"")
+    assert again.stdout == b"catalog applied: 0 created, 0 updated, 3 unchanged\n"
