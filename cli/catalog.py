@@ -26,7 +26,7 @@ from cli.catalog_file import load_catalog_file as load_catalog_file
 from commands.base import Command
 from commands.catalog import ApplyCatalog, CatalogApplied
 from domain.catalog import CatalogError
-from domain.catalog_plan import ACTIONS, CatalogPlan
+from domain.catalog_plan import ACTIONS, AmbiguousMapping, CatalogPlan
 from infrastructure.container import bootstrap
 from infrastructure.settings import Settings
 from queries.base import Query
@@ -49,6 +49,12 @@ def register(commands: Any) -> None:
     apply.add_argument("file", metavar="FILE", help="catalog file (.yaml, .yml, .json; - = stdin)")
     apply.add_argument(
         "--dry-run", action="store_true", help="print what would change and write nothing"
+    )
+    apply.add_argument(
+        "--allow-ambiguous",
+        action="store_true",
+        help="apply even if a hostname and path prefix ends up held by several active sources "
+        "(posts there get 409), with a warning naming them",
     )
     apply.set_defaults(run=_apply)
     export = actions.add_parser(
@@ -100,6 +106,11 @@ def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[...
             message = str(error)
             if isinstance(error, CatalogError) and getattr(args, "file", None):
                 message = f"{display_name(args.file)}: {message}"
+            if isinstance(error, AmbiguousMapping):
+                message += (
+                    "; nothing was written: give each source its own hostname or path_prefix, "
+                    "or deactivate all but one (--allow-ambiguous applies it anyway)"
+                )
             print(f"leads: {message}", file=sys.stderr)
         return 2
 
@@ -143,10 +154,13 @@ def summary(applied: CatalogApplied) -> str:
 @_reports_errors
 def _apply(args: argparse.Namespace) -> int:
     document = load_catalog_file(args.file)
-    applied = asyncio.run(execute(ApplyCatalog(document, dry_run=args.dry_run)))
+    command = ApplyCatalog(document, dry_run=args.dry_run, allow_ambiguous=args.allow_ambiguous)
+    applied = asyncio.run(execute(command))
     for line in _plan_lines(applied.plan, applied.dry_run):
         print(line)
     print(summary(applied))
+    for ambiguity in applied.plan.ambiguities:
+        print(f"leads: warning: {ambiguity}", file=sys.stderr)
     return 0
 
 

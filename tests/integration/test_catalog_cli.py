@@ -155,12 +155,13 @@ def test_bad_input_exits_2_with_a_message_and_writes_nothing(
     assert exported(capsys) == EMPTY
 
 
-def test_check_exits_1_on_an_ambiguous_mapping(
+def test_apply_refuses_an_ambiguous_mapping_unless_allowed_and_check_exits_1_on_it(
     fresh_database: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert leads(capsys, "catalog", "apply", str(EXAMPLE))[0] == 0
     status, out, _ = leads(capsys, "catalog", "check")
     assert (status, out) == (0, "catalog check: no problems found\n")
+    before = exported(capsys)
 
     clash = write(
         tmp_path,
@@ -169,7 +170,24 @@ def test_check_exits_1_on_an_ambiguous_mapping(
         "mappings: [{source: copycat, hostname: LEADS.example.com,"
         " path_prefix: /api/leads/acme/}]\n",
     )
-    assert leads(capsys, "catalog", "apply", clash)[0] == 0
+    ambiguity = (
+        "ambiguous mapping leads.example.com/api/leads/acme held by 2 active sources "
+        "(acme-solar-us, copycat): leads posted there get 409 ambiguous_source_mapping"
+    )
+    for dry_run in ((), ("--dry-run",)):
+        status, out, err = leads(capsys, "catalog", "apply", clash, *dry_run)
+        assert (status, out) == (2, "")
+        assert err == (
+            f'leads: {clash}: mappings #1 "copycat": {ambiguity}; nothing was written: give each '
+            "source its own hostname or path_prefix, or deactivate all but one "
+            "(--allow-ambiguous applies it anyway)\n"
+        )
+    assert exported(capsys) == before
+
+    status, out, err = leads(capsys, "catalog", "apply", clash, "--allow-ambiguous")
+    assert status == 0
+    assert out.splitlines()[-1] == "catalog applied: 2 created, 0 updated, 0 unchanged"
+    assert err == f"leads: warning: {ambiguity}\n"
     status, out, _ = leads(capsys, "catalog", "check")
     assert status == 1
     assert out.splitlines()[0].startswith(
