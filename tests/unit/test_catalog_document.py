@@ -545,8 +545,12 @@ def test_apply_refuses_reactivating_a_source_whose_mapping_shares_a_place() -> N
         sources=(*STORED.sources, Source("copycat", "Copycat", "us-solar", None, False)),
         mappings=(*STORED.mappings, HttpMapping("copycat", "leads.example.com", "/api/leads/acme")),
     )
-    error = ambiguity_of({"sources": [{**COPYCAT, "active": True}]}, stored)
-    assert str(error).startswith('sources #1 "copycat": ambiguous mapping')
+    raw = {
+        "sources": [{**COPYCAT, "code": "other"}, {**COPYCAT, "active": True}],
+        "mappings": [{"source": "acme", "hostname": "elsewhere.example"}],
+    }
+    error = ambiguity_of(raw, stored)
+    assert str(error).startswith('sources #2 "copycat": ambiguous mapping')
     assert error.ambiguities == (ACME_AMBIGUITY,)
 
 
@@ -578,6 +582,25 @@ def test_a_source_of_an_inactive_offer_takes_no_leads_so_it_is_not_ambiguous() -
     assert plan_catalog(parse_catalog(raw), STORED).ambiguities == ()
     raw["offers"][0]["active"] = True
     assert ambiguity_of(raw).ambiguities == (ACME_AMBIGUITY,)
+
+
+def test_apply_refuses_reactivating_an_offer_whose_source_shares_a_place() -> None:
+    paused = Offer("paused", "Paused", "us", "solar", active=False)
+    stored = dataclasses.replace(
+        STORED,
+        offers=(*STORED.offers, paused),
+        sources=(*STORED.sources, Source("copycat", "Copycat", "paused")),
+        mappings=(*STORED.mappings, HttpMapping("copycat", "leads.example.com", "/api/leads/acme")),
+    )
+    offer = {
+        "code": "paused",
+        "name": "Paused",
+        "market": "us",
+        "vertical": "solar",
+        "active": True,
+    }
+    error = ambiguity_of({"offers": [offer]}, stored)
+    assert str(error).startswith("catalog: ambiguous mapping leads.example.com/api/leads/acme")
 
 
 def test_a_stored_ambiguity_the_apply_keeps_is_listed_and_one_it_widens_is_refused() -> None:
