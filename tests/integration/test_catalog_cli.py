@@ -21,7 +21,7 @@ import yaml
 from cli.catalog_docs import ERRORS, FIELDS
 from cli.serve import load_example_catalog
 from domain.submission import KNOWN_FIELDS
-from tests.support import ROOT, leads, write
+from tests.support import leads, write
 from web.errors import STATUS_BY_CODE
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml"
@@ -336,7 +336,7 @@ def test_files_and_pipes_are_utf8_whatever_the_code_page(
     def catalog(*argv: str, stdin: Any = None, stdout: Any = subprocess.PIPE) -> Any:
         return subprocess.run(
             [sys.executable, "-m", "cli", "catalog", *argv],
-            cwd=ROOT,
+            cwd=EXAMPLE.parents[1],
             env=env,
             stdin=stdin,
             stdout=stdout,
