@@ -1,6 +1,8 @@
 """`leads catalog apply|export|check|docs`: the classification catalog.
 
 `apply` is a command (through the command bus); `export`, `check` and `docs` are queries.
+Output is UTF-8 whatever the platform's code page, so an export redirected to a file applies
+back anywhere.
 
 Exit status: 0 done, 1 `check` found an ambiguous mapping, 2 bad input or nothing done.
 """
@@ -10,29 +12,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
+import io
 import sys
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import yaml
 
 from cli.catalog_docs import posting_instructions
+from cli.catalog_file import CatalogFileError as CatalogFileError
+from cli.catalog_file import display_name
+from cli.catalog_file import load_catalog_file as load_catalog_file
 from commands.base import Command
 from commands.catalog import ApplyCatalog, CatalogApplied
-from domain.catalog import SECTIONS, CatalogError
-from domain.catalog_plan import ACTIONS, CatalogPlan
+from domain.catalog import CatalogError
+from domain.catalog_plan import ACTIONS, AmbiguousMapping, CatalogPlan
 from infrastructure.container import bootstrap
 from infrastructure.settings import Settings
 from queries.base import Query
 from queries.catalog import CheckCatalog, DescribeSource, ExportCatalog
 
 R = TypeVar("R")
-
-
-class CatalogFileError(ValueError):
-    """A catalog file that cannot be read or parsed."""
 
 
 def register(commands: Any) -> None:
@@ -49,6 +49,12 @@ def register(commands: Any) -> None:
     apply.add_argument("file", metavar="FILE", help="catalog file (.yaml, .yml, .json; - = stdin)")
     apply.add_argument(
         "--dry-run", action="store_true", help="print what would change and write nothing"
+    )
+    apply.add_argument(
+        "--allow-ambiguous",
+        action="store_true",
+        help="apply even if a hostname and path prefix ends up held by several active sources "
+        "(posts there get 409), with a warning naming them",
     )
     apply.set_defaults(run=_apply)
     export = actions.add_parser(
@@ -67,44 +73,6 @@ def register(commands: Any) -> None:
         "mapped URLs (default: http://localhost:8000, mapped URLs in https)",
     )
     docs.set_defaults(run=_docs)
-
-
-def load_catalog_file(path: str | Path) -> Mapping[str, object]:
-    """The document in a YAML or JSON catalog file (`-` reads standard input)."""
-    name = _display_name(str(path))
-    try:
-        text = sys.stdin.read() if str(path) == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise CatalogFileError(f"{name}: cannot read it: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise CatalogFileError(f"{name}: not UTF-8 text") from None
-    try:
-        document = json.loads(text) if name.lower().endswith(".json") else yaml.safe_load(text)
-    except json.JSONDecodeError as error:
-        raise CatalogFileError(
-            f"{name}: malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
-        ) from None
-    except yaml.YAMLError as error:
-        raise CatalogFileError(f"{name}: malformed YAML: {_yaml_problem(error)}") from None
-    if document is None:
-        raise CatalogFileError(f"{name}: the file is empty")
-    if not isinstance(document, dict):
-        raise CatalogFileError(
-            f"{name}: the catalog must be a mapping with the sections {', '.join(SECTIONS)}"
-        )
-    return document
-
-
-def _display_name(path: str) -> str:
-    return "<stdin>" if path == "-" else path
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    if mark is None:
-        return str(problem)
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
 
 
 async def execute(command: Command[R], settings: Settings | None = None) -> R:
@@ -131,16 +99,30 @@ def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[...
 
     @functools.wraps(action)
     def run(args: argparse.Namespace) -> int:
+        _write_utf8()
         try:
             return action(args)
         except (CatalogError, CatalogFileError) as error:
             message = str(error)
             if isinstance(error, CatalogError) and getattr(args, "file", None):
-                message = f"{_display_name(args.file)}: {message}"
+                message = f"{display_name(args.file)}: {message}"
+            if isinstance(error, AmbiguousMapping):
+                message += (
+                    "; nothing was written: give each source its own hostname or path_prefix, "
+                    "or deactivate all but one (--allow-ambiguous applies it anyway)"
+                )
             print(f"leads: {message}", file=sys.stderr)
         return 2
 
     return run
+
+
+def _write_utf8() -> None:
+    """Files and pipes get UTF-8: Windows would write its code page (cp1252), which cannot
+    hold every name and which `apply` does not read back. Its console takes UTF-8 too."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower() != "utf-8":
+            stream.reconfigure(encoding="utf-8", errors=stream.errors)
 
 
 _DONE = {"create": "created", "update": "updated", "unchanged": "unchanged"}
@@ -172,10 +154,13 @@ def summary(applied: CatalogApplied) -> str:
 @_reports_errors
 def _apply(args: argparse.Namespace) -> int:
     document = load_catalog_file(args.file)
-    applied = asyncio.run(execute(ApplyCatalog(document, dry_run=args.dry_run)))
+    command = ApplyCatalog(document, dry_run=args.dry_run, allow_ambiguous=args.allow_ambiguous)
+    applied = asyncio.run(execute(command))
     for line in _plan_lines(applied.plan, applied.dry_run):
         print(line)
     print(summary(applied))
+    for ambiguity in applied.plan.ambiguities:
+        print(f"leads: warning: {ambiguity}", file=sys.stderr)
     return 0
 
 

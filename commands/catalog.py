@@ -21,8 +21,11 @@ class CatalogApplied:
 class ApplyCatalog(Command[CatalogApplied]):
     """Create or update every entry of `document` (parsed YAML/JSON) in one transaction.
 
-    Entries the document leaves out are left alone; `dry_run` plans and writes nothing.
+    Entries the document leaves out are left alone; `dry_run` plans and writes nothing;
+    `allow_ambiguous` applies a document that gives a hostname and path prefix to more than
+    one live source (otherwise refused).
     """
 
     document: Mapping[str, object]
     dry_run: bool = False
+    allow_ambiguous: bool = False

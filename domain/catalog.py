@@ -9,6 +9,7 @@ with. Nothing here does I/O.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -163,8 +164,11 @@ def _type_hint(value: object) -> str:
     return ""
 
 
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _has_control_characters(text: str) -> bool:
-    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in text)
+    return _CONTROL_CHARACTERS.search(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,41 @@ def _canonical_place(mapping: HttpMapping) -> tuple[str, str]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Ambiguity:
+    """A canonical hostname and path prefix that several live sources hold: posts there get 409."""
+
+    hostname: str
+    path_prefix: str
+    sources: tuple[str, ...]  # their codes, sorted
+
+    @property
+    def place(self) -> tuple[str, str]:
+        return (self.hostname, self.path_prefix)
+
+    def __str__(self) -> str:
+        return (
+            f"ambiguous mapping {self.hostname}{self.path_prefix} held by {len(self.sources)} "
+            f"active sources ({', '.join(self.sources)}): leads posted there get 409 "
+            "ambiguous_source_mapping"
+        )
+
+
+def find_ambiguities(snapshot: CatalogSnapshot) -> tuple[Ambiguity, ...]:
+    """Active mappings that share a place across sources that can take leads, by place."""
+    offers = {o.code: o for o in snapshot.offers}
+    live_sources = {s.code for s in snapshot.sources if s.active and offers[s.offer].active}
+    holders: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+    for mapping in snapshot.mappings:
+        if mapping.active and mapping.source in live_sources:
+            holders[_canonical_place(mapping)].add(mapping.source)
+    return tuple(
+        Ambiguity(hostname, path_prefix, tuple(sorted(codes)))
+        for (hostname, path_prefix), codes in sorted(holders.items())
+        if len(codes) > 1
+    )
+
+
 def check_catalog(snapshot: CatalogSnapshot) -> CatalogReport:
     """Every problem of the stored catalog, errors first, each group in a stable order."""
     offers = {o.code: o for o in snapshot.offers}
@@ -70,15 +105,11 @@ def check_catalog(snapshot: CatalogSnapshot) -> CatalogReport:
     def problem(severity: Severity, kind: str, message: str) -> None:
         problems.append(CatalogProblem(severity, kind, message))
 
-    live_sources = {s.code for s in snapshot.sources if s.active and offers[s.offer].active}
-    holders: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
     for mapping in snapshot.mappings:
         if not mapping.active:
             continue
         source = sources[mapping.source]
         place = _canonical_place(mapping)
-        if mapping.source in live_sources:
-            holders[place].add(mapping.source)
         if not source.active:
             problem(
                 "warning",
@@ -106,15 +137,16 @@ def check_catalog(snapshot: CatalogSnapshot) -> CatalogReport:
                 f"mapping {mapping.label}: path_prefix is outside {LEADS_PATH}, "
                 f"so no lead posted to {LEADS_PATH}/… can match it",
             )
-    for (hostname, path_prefix), codes in holders.items():
-        if len(codes) > 1:
-            held_by = ", ".join(f"{c} (source_id {snapshot.source_ids[c]})" for c in sorted(codes))
-            problem(
-                "error",
-                "ambiguous_mapping",
-                f"ambiguous mapping {hostname}{path_prefix} is held by {len(codes)} active "
-                f"sources: {held_by}; leads posted there get 409 ambiguous_source_mapping",
-            )
+    for ambiguity in find_ambiguities(snapshot):
+        codes = ambiguity.sources
+        held_by = ", ".join(f"{c} (source_id {snapshot.source_ids[c]})" for c in codes)
+        problem(
+            "error",
+            "ambiguous_mapping",
+            f"ambiguous mapping {ambiguity.hostname}{ambiguity.path_prefix} is held by "
+            f"{len(codes)} active sources: {held_by}; leads posted there get 409 "
+            "ambiguous_source_mapping",
+        )
     for source in snapshot.sources:
         if source.active and not offers[source.offer].active:
             problem(

@@ -3,7 +3,9 @@
 References (offer → market and vertical, source → offer, mapping → source) resolve against
 the document and the stored catalog together, and source keys must stay unique across both,
 so a plan that passes here writes without a constraint violation. Entries the document does
-not mention are not part of the plan: applying is an upsert, never a delete.
+not mention are not part of the plan: applying is an upsert, never a delete. A plan that would
+make a hostname and path prefix ambiguous (SPEC §5.3: posts there get 409) is refused unless
+the ambiguity is explicitly allowed.
 """
 
 from __future__ import annotations
@@ -26,10 +28,21 @@ from domain.catalog import (
     Source,
     Vertical,
 )
+from domain.catalog_check import Ambiguity, find_ambiguities
 from domain.classification import canonical_hostname, canonical_path_prefix
 
 Action = Literal["create", "update", "unchanged"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "unchanged")
+
+
+class AmbiguousMapping(CatalogError):
+    """The apply would give a hostname and path prefix to more than one live source."""
+
+    def __init__(self, entry: str, ambiguities: Sequence[Ambiguity]) -> None:
+        self.ambiguities = tuple(ambiguities)
+        more = len(self.ambiguities) - 1
+        problem = str(self.ambiguities[0]) + (f" (and {more} more)" if more else "")
+        super().__init__(entry, None, problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +68,14 @@ AnyChange = (
 
 @dataclass(frozen=True, slots=True)
 class CatalogPlan:
+    """The changes, and the ambiguous mappings the catalog holds once they are written."""
+
     markets: tuple[PlannedChange[Market], ...] = ()
     verticals: tuple[PlannedChange[Vertical], ...] = ()
     offers: tuple[PlannedChange[Offer], ...] = ()
     sources: tuple[PlannedChange[Source], ...] = ()
     mappings: tuple[PlannedChange[HttpMapping], ...] = ()
+    ambiguities: tuple[Ambiguity, ...] = ()
 
     @property
     def changes(self) -> tuple[AnyChange, ...]:
@@ -146,8 +162,15 @@ def _check_reference(
         )
 
 
-def plan_catalog(document: CatalogDocument, snapshot: CatalogSnapshot) -> CatalogPlan:
-    """What applying `document` to `snapshot` does; raises `CatalogError` naming a bad entry."""
+def plan_catalog(
+    document: CatalogDocument, snapshot: CatalogSnapshot, allow_ambiguous: bool = False
+) -> CatalogPlan:
+    """What applying `document` to `snapshot` does; raises `CatalogError` naming a bad entry.
+
+    An ambiguity the apply makes (a place, or a source holding it, that the stored catalog
+    does not already have) raises `AmbiguousMapping` unless `allow_ambiguous`; ambiguities
+    the catalog already had are left to `check` and listed in the plan like allowed ones.
+    """
     markets = {m.code for m in snapshot.markets} | {e.record.code for e in document.markets}
     verticals = {v.code for v in snapshot.verticals} | {e.record.code for e in document.verticals}
     offers = {o.code for o in snapshot.offers} | {e.record.code for e in document.offers}
@@ -181,7 +204,60 @@ def plan_catalog(document: CatalogDocument, snapshot: CatalogSnapshot) -> Catalo
     )
     _check_unique_keys(document, plan, snapshot)
     _check_required_keys(document, plan)
-    return plan
+    ambiguities = find_ambiguities(applied(plan, snapshot))
+    if ambiguities:
+        _check_ambiguities(document, ambiguities, snapshot, allow_ambiguous)
+    return dataclasses.replace(plan, ambiguities=ambiguities)
+
+
+def applied(plan: CatalogPlan, snapshot: CatalogSnapshot) -> CatalogSnapshot:
+    """The stored catalog as it is once `plan` is written."""
+    replaced = {change.stored for change in plan.mappings if change.stored is not None}
+    return CatalogSnapshot(
+        markets=_merged(snapshot.markets, plan.markets, _code),
+        verticals=_merged(snapshot.verticals, plan.verticals, _code),
+        offers=_merged(snapshot.offers, plan.offers, _code),
+        sources=_merged(snapshot.sources, plan.sources, _code),
+        mappings=(
+            *(m for m in snapshot.mappings if m not in replaced),
+            *(change.record for change in plan.mappings),
+        ),
+        source_ids=snapshot.source_ids,
+    )
+
+
+def _merged(
+    stored: Iterable[Record],
+    changes: Iterable[PlannedChange[Record]],
+    identity: Callable[[Record], Hashable],
+) -> tuple[Record, ...]:
+    by_identity = {identity(record): record for record in stored}
+    by_identity.update((identity(change.record), change.record) for change in changes)
+    return tuple(by_identity.values())
+
+
+def _check_ambiguities(
+    document: CatalogDocument,
+    ambiguities: Sequence[Ambiguity],
+    snapshot: CatalogSnapshot,
+    allow_ambiguous: bool,
+) -> None:
+    stored = {a.place: set(a.sources) for a in find_ambiguities(snapshot)}
+    made = [a for a in ambiguities if not set(a.sources) <= stored.get(a.place, set())]
+    if made and not allow_ambiguous:
+        raise AmbiguousMapping(_entry_making(document, made[0]), made)
+
+
+def _entry_making(document: CatalogDocument, ambiguity: Ambiguity) -> str:
+    """The label of the file's entry that gives a source the place, else of one of them."""
+    for mapping in document.mappings:
+        record = mapping.record
+        if record.source in ambiguity.sources and record.identity[1:] == ambiguity.place:
+            return mapping.label
+    for source in document.sources:
+        if source.record.code in ambiguity.sources:
+            return source.label
+    return "catalog"
 
 
 def _check_required_keys(document: CatalogDocument, plan: CatalogPlan) -> None:

@@ -18,7 +18,9 @@ class ApplyCatalogHandler:
         async with self._open_uow() as uow:
             # Serialized with other appliers: the plan is made on what it is written over.
             await uow.catalog.lock()
-            plan = plan_catalog(document, await uow.catalog.snapshot())
+            plan = plan_catalog(
+                document, await uow.catalog.snapshot(), allow_ambiguous=command.allow_ambiguous
+            )
             if plan.has_changes and not command.dry_run:
                 await _write(uow.catalog, plan)
                 await uow.commit()

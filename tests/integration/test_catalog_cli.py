@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,28 @@ def test_apply_reads_json_and_reports_updates(
         ("bad.json", '{"markets": [}', "malformed JSON at line 1"),
         ("empty.yaml", "# nothing\n", "the file is empty"),
         ("list.yaml", "- code: us\n", "must be a mapping with the sections"),
+        ("deep.yaml", "x: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 100 levels"),
+        ("deep-block.yaml", "x:\n" + "- " * 100_000 + "y\n", "nested more than 100 levels"),
+        (
+            "deep.json",
+            '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "nested more than 100 levels",
+        ),
+        (
+            "repeated.yaml",
+            "markets:\n  - code: a1\n    name: A\n    code: a2\n",
+            'duplicate key "code" at line 4, column 5: keep one of them',
+        ),
+        (
+            "sections.yaml",
+            "markets: [{code: a, name: A}]\nverticals: []\nmarkets: [{code: b, name: B}]\n",
+            'duplicate key "markets" at line 3, column 1',
+        ),
+        (
+            "repeated.json",
+            '{"markets": [{"code": "a1", "name": "A",\n  "code": "a2"}]}',
+            'duplicate key "code" at line 2, column 3',
+        ),
         (
             "ref.yaml",
             "markets: [{code: us, name: US}]\n"
@@ -129,12 +154,13 @@ def test_bad_input_exits_2_with_a_message_and_writes_nothing(
     assert exported(capsys) == EMPTY
 
 
-def test_check_exits_1_on_an_ambiguous_mapping(
+def test_apply_refuses_an_ambiguous_mapping_unless_allowed_and_check_exits_1_on_it(
     fresh_database: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert leads(capsys, "catalog", "apply", str(EXAMPLE))[0] == 0
     status, out, _ = leads(capsys, "catalog", "check")
     assert (status, out) == (0, "catalog check: no problems found\n")
+    before = exported(capsys)
 
     clash = write(
         tmp_path,
@@ -143,7 +169,24 @@ def test_check_exits_1_on_an_ambiguous_mapping(
         "mappings: [{source: copycat, hostname: LEADS.example.com,"
         " path_prefix: /api/leads/acme/}]\n",
     )
-    assert leads(capsys, "catalog", "apply", clash)[0] == 0
+    ambiguity = (
+        "ambiguous mapping leads.example.com/api/leads/acme held by 2 active sources "
+        "(acme-solar-us, copycat): leads posted there get 409 ambiguous_source_mapping"
+    )
+    for dry_run in ((), ("--dry-run",)):
+        status, out, err = leads(capsys, "catalog", "apply", clash, *dry_run)
+        assert (status, out) == (2, "")
+        assert err == (
+            f'leads: {clash}: mappings #1 "copycat": {ambiguity}; nothing was written: give each '
+            "source its own hostname or path_prefix, or deactivate all but one "
+            "(--allow-ambiguous applies it anyway)\n"
+        )
+    assert exported(capsys) == before
+
+    status, out, err = leads(capsys, "catalog", "apply", clash, "--allow-ambiguous")
+    assert status == 0
+    assert out.splitlines()[-1] == "catalog applied: 2 created, 0 updated, 0 unchanged"
+    assert err == f"leads: warning: {ambiguity}\n"
     status, out, _ = leads(capsys, "catalog", "check")
     assert status == 1
     assert out.splitlines()[0].startswith(
@@ -280,3 +323,46 @@ def test_apply_reads_standard_input(
         'leads: <stdin>: markets #1 "fr": name: must be a string '
         "(got the int 7: in YAML, quote the value)\n",
     )
+
+
+def test_files_and_pipes_are_utf8_whatever_the_code_page(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """Windows gives redirected output and piped input its code page (cp1252) by default."""
+    env = {**os.environ, "DATABASE_URL": fresh_database, "PYTHONIOENCODING": "cp1252"}
+
+    def catalog(*argv: str, stdin: Any = None, stdout: Any = subprocess.PIPE) -> Any:
+        return subprocess.run(
+            [sys.executable, "-m", "cli", "catalog", *argv],
+            cwd=EXAMPLE.parents[1],
+            env=env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+
+    # ü and ë are in cp1252, Ł and → are not; UTF-8's bytes for Á (c3 81) are not cp1252 text.
+    names = {"de": "Bücher", "łódź": "Łódź → Zoë", "hu": "Á"}
+    source = tmp_path / "catalog.yaml"
+    source.write_text(
+        "markets:\n" + "".join(f"  - {{code: {c}, name: {n}}}\n" for c, n in names.items()),
+        encoding="utf-8",
+    )
+    with source.open("rb") as stdin:
+        applied = catalog("apply", "-", stdin=stdin)
+    assert (applied.returncode, applied.stderr) == (0, b"")
+    assert "created market łódź\n" in applied.stdout.decode("utf-8")
+
+    exported_file = tmp_path / "exported.yaml"
+    with exported_file.open("wb") as stdout:
+        export = catalog("export", stdout=stdout)
+    assert (export.returncode, export.stderr) == (0, b"")
+    markets = yaml.safe_load(exported_file.read_text(encoding="utf-8"))["markets"]
+    assert {m["code"]: m["name"] for m in markets} == names
+
+    with exported_file.open("rb") as stdin:
+        again = catalog("apply", "-", stdin=stdin)
+    assert (again.returncode, again.stderr) == (0, b"")
+    assert again.stdout == b"catalog applied: 0 created, 0 updated, 3 unchanged\n"

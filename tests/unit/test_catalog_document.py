@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -25,8 +26,8 @@ from domain.catalog import (
     parse_catalog,
     posting_path,
 )
-from domain.catalog_check import check_catalog
-from domain.catalog_plan import plan_catalog
+from domain.catalog_check import Ambiguity, check_catalog
+from domain.catalog_plan import AmbiguousMapping, plan_catalog
 
 
 def document(**sections: Any) -> dict[str, Any]:
@@ -417,9 +418,8 @@ def test_references_resolve_against_the_stored_catalog() -> None:
 
 
 def test_a_mapping_matches_a_stored_row_in_non_canonical_form_and_rewrites_it() -> None:
-    stored = CatalogSnapshot(
-        sources=STORED.sources,
-        mappings=(HttpMapping("acme", "leads.example.com.", "/api/leads/acme/"),),
+    stored = dataclasses.replace(
+        STORED, mappings=(HttpMapping("acme", "leads.example.com.", "/api/leads/acme/"),)
     )
     raw = {
         "mappings": [
@@ -438,7 +438,7 @@ def test_a_canonical_stored_mapping_wins_over_a_non_canonical_twin() -> None:
         (HttpMapping("acme", "leads.example.com", "/x/"), canonical),
         (canonical, HttpMapping("acme", "leads.example.com", "/x/")),
     ):
-        stored = CatalogSnapshot(sources=STORED.sources, mappings=rows)
+        stored = dataclasses.replace(STORED, mappings=rows)
         raw = {
             "mappings": [{"source": "acme", "hostname": "leads.example.com", "path_prefix": "/x"}]
         }
@@ -495,6 +495,133 @@ def test_export_round_trip_property(
     again = copy.deepcopy(exported)
     assert not plan_catalog(parse_catalog(exported), snapshot).has_changes
     assert exported == again  # parsing never mutates the document
+
+
+# --- ambiguity on apply ---------------------------------------------------------------------
+
+COPYCAT = {"code": "copycat", "name": "Copycat", "offer": "us-solar"}
+ACME_PLACE = {"hostname": "LEADS.example.com", "path_prefix": "/api/leads/acme/"}
+ACME_AMBIGUITY = Ambiguity("leads.example.com", "/api/leads/acme", ("acme", "copycat"))
+
+
+def ambiguity_of(raw: dict[str, Any], stored: CatalogSnapshot = STORED) -> AmbiguousMapping:
+    with pytest.raises(AmbiguousMapping) as caught:
+        plan_catalog(parse_catalog(raw), stored)
+    return caught.value
+
+
+def test_apply_refuses_a_mapping_that_shares_a_stored_place_and_names_both_sources() -> None:
+    raw = {"sources": [COPYCAT], "mappings": [{"source": "copycat", **ACME_PLACE}]}
+    error = ambiguity_of(raw)
+    assert str(error) == (
+        'mappings #1 "copycat": ambiguous mapping leads.example.com/api/leads/acme held by 2 '
+        "active sources (acme, copycat): leads posted there get 409 ambiguous_source_mapping"
+    )
+    assert error.ambiguities == (ACME_AMBIGUITY,)
+
+    allowed = plan_catalog(parse_catalog(raw), STORED, allow_ambiguous=True)
+    assert allowed.ambiguities == (ACME_AMBIGUITY,)
+    assert allowed.count("create") == 2
+
+
+def test_apply_refuses_two_mappings_of_the_file_at_one_place() -> None:
+    raw = {
+        "sources": [COPYCAT, {**COPYCAT, "code": "twin"}],
+        "mappings": [
+            {"source": "twin", "hostname": "new.example", "path_prefix": "/api/leads"},
+            {"source": "copycat", "hostname": "NEW.example.", "path_prefix": "/api//leads/"},
+        ],
+    }
+    error = ambiguity_of(raw)
+    assert str(error).startswith(
+        'mappings #1 "twin": ambiguous mapping new.example/api/leads held by 2 active sources '
+        "(copycat, twin)"
+    )
+
+
+def test_apply_refuses_reactivating_a_source_whose_mapping_shares_a_place() -> None:
+    stored = dataclasses.replace(
+        STORED,
+        sources=(*STORED.sources, Source("copycat", "Copycat", "us-solar", None, False)),
+        mappings=(*STORED.mappings, HttpMapping("copycat", "leads.example.com", "/api/leads/acme")),
+    )
+    raw = {
+        "sources": [{**COPYCAT, "code": "other"}, {**COPYCAT, "active": True}],
+        "mappings": [{"source": "acme", "hostname": "elsewhere.example"}],
+    }
+    error = ambiguity_of(raw, stored)
+    assert str(error).startswith('sources #2 "copycat": ambiguous mapping')
+    assert error.ambiguities == (ACME_AMBIGUITY,)
+
+
+@pytest.mark.parametrize(
+    ("sources", "mapping"),
+    [
+        ([{**COPYCAT, "active": False}], {"source": "copycat", **ACME_PLACE}),
+        ([COPYCAT], {"source": "copycat", **ACME_PLACE, "active": False}),
+        ([COPYCAT], {"source": "copycat", **ACME_PLACE, "path_prefix": "/api/leads/acme/2"}),
+        ([COPYCAT], {"source": "copycat", **ACME_PLACE, "hostname": "other.example.com"}),
+        ([], {"source": "acme", **ACME_PLACE}),
+    ],
+)
+def test_places_that_only_one_live_source_holds_are_not_ambiguous(
+    sources: list[dict[str, Any]], mapping: dict[str, Any]
+) -> None:
+    plan = plan_catalog(parse_catalog({"sources": sources, "mappings": [mapping]}), STORED)
+    assert plan.ambiguities == ()
+
+
+def test_a_source_of_an_inactive_offer_takes_no_leads_so_it_is_not_ambiguous() -> None:
+    raw: dict[str, Any] = {
+        "offers": [
+            {"code": "paused", "name": "P", "market": "us", "vertical": "solar", "active": False}
+        ],
+        "sources": [{**COPYCAT, "offer": "paused"}],
+        "mappings": [{"source": "copycat", **ACME_PLACE}],
+    }
+    assert plan_catalog(parse_catalog(raw), STORED).ambiguities == ()
+    raw["offers"][0]["active"] = True
+    assert ambiguity_of(raw).ambiguities == (ACME_AMBIGUITY,)
+
+
+def test_apply_refuses_reactivating_an_offer_whose_source_shares_a_place() -> None:
+    paused = Offer("paused", "Paused", "us", "solar", active=False)
+    stored = dataclasses.replace(
+        STORED,
+        offers=(*STORED.offers, paused),
+        sources=(*STORED.sources, Source("copycat", "Copycat", "paused")),
+        mappings=(*STORED.mappings, HttpMapping("copycat", "leads.example.com", "/api/leads/acme")),
+    )
+    offer = {
+        "code": "paused",
+        "name": "Paused",
+        "market": "us",
+        "vertical": "solar",
+        "active": True,
+    }
+    error = ambiguity_of({"offers": [offer]}, stored)
+    assert str(error).startswith("catalog: ambiguous mapping leads.example.com/api/leads/acme")
+
+
+def test_a_stored_ambiguity_the_apply_keeps_is_listed_and_one_it_widens_is_refused() -> None:
+    stored = dataclasses.replace(
+        STORED,
+        sources=(*STORED.sources, Source("copycat", "Copycat", "us-solar")),
+        mappings=(*STORED.mappings, HttpMapping("copycat", "leads.example.com", "/api/leads/acme")),
+    )
+    unrelated = {"markets": [{"code": "de", "name": "Germany"}]}
+    assert plan_catalog(parse_catalog(unrelated), stored).ambiguities == (ACME_AMBIGUITY,)
+
+    third = {
+        "sources": [{**COPYCAT, "code": "third"}],
+        "mappings": [{"source": "third", **ACME_PLACE}],
+    }
+    assert ambiguity_of(third, stored).ambiguities == (
+        Ambiguity("leads.example.com", "/api/leads/acme", ("acme", "copycat", "third")),
+    )
+
+    fixed = {"sources": [{**COPYCAT, "active": False}]}
+    assert plan_catalog(parse_catalog(fixed), stored).ambiguities == ()
 
 
 # --- check --------------------------------------------------------------------------------
