@@ -150,9 +150,10 @@ async def test_a_file_truncated_while_it_is_imported_stops_with_what_was_done(
         f"leads: {path}: the file shrank from {size} to {size // 2 + 5} bytes while it was read; "
         f"every row up to line {last} is done; re-running the import is safe\n"
     )
-    # The rows read before the truncation, all of them done; none read after it.
+    # The rows read before the truncation (a buffer's worth), all of them done; none read
+    # after it, though half the file (to about line 2500) was still there.
     assert done == list(range(2, last + 1))
-    assert last < 20
+    assert last < 1_000
     assert await stored_count(engine, source.source_id) == last - 1
 
 
