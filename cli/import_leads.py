@@ -2,8 +2,9 @@
 
 A row is a posted lead: it becomes the same command, through `IngestLead.from_posted`, that a
 POST to /api/leads becomes, and the same handler writes it (one autocommit statement).
-Exit status: 0 every row created or replayed; 1 some rows rejected; 2 unreadable file, bad
-options, or no usable database.
+Exit status: 0 every row created or replayed; 1 some rows rejected; 2 unreadable file (also
+one that changes or fails while it is read), bad options, or no usable database; 130 stopped
+by Ctrl-C. A run that ends before the file does says up to which line every row is done.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import csv
 import itertools
 import logging
 import os
+import signal
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any, BinaryIO
 
 from tqdm import tqdm
@@ -45,6 +49,7 @@ from infrastructure.settings import Settings
 from queries.readiness import CheckReadiness
 
 STDIN = "-"
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 DEFAULT_CONCURRENCY = 8
 DEFAULT_DEADLINE_S = 60.0
 # `received_path` of an imported lead: this prefix and the file's name. HTTP paths start
@@ -207,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
                     settings,
                     args,
                     on_result,
+                    name=name,
                     stream=size is None,
                 )
             )
@@ -267,11 +273,13 @@ async def _import(
     args: argparse.Namespace,
     on_result: Callable[[RowResult], None],
     *,
+    name: str,
     stream: bool,
 ) -> int:
     concurrency: int = args.concurrency
     # One pooled connection per row in flight: more would sit idle, fewer would queue.
     application = bootstrap(settings.model_copy(update={"db_pool_size": concurrency}))
+    unread: BaseException | None = None
     try:
         problem = await database_problem(application, settings.database_url)
         if problem is not None:
@@ -285,14 +293,52 @@ async def _import(
             retry=RetryPolicy(args.deadline),
         )
         try:
-            tally = await runner.run(rows, stream=stream)
+            with _first_interrupt_stops(runner.stop):
+                await runner.run(rows, stream=stream)
         except DatabaseGone as gone:
             return _fail(stopped_line(gone, settings.database_url))
+        except (LeadFileError, OSError) as error:
+            unread = error
         elapsed = time.perf_counter() - started
     finally:
         await application.close()
-    print(summary_line(tally, elapsed))
-    return 1 if tally.rejected else 0
+    # The rows done are counted even when the run ends before the file does.
+    print(summary_line(runner.tally, elapsed))
+    done = f"{done_clause(runner.done_through())}; re-running the import is safe"
+    if unread is not None:
+        return _fail(f"{name}: {_reading_problem(unread)}; {done}")
+    if runner.stopped:
+        print(f"leads: interrupted; {done}", file=sys.stderr)
+        return INTERRUPTED
+    return 1 if runner.tally.rejected else 0
+
+
+@contextlib.contextmanager
+def _first_interrupt_stops(stop: Callable[[], None]) -> Iterator[None]:
+    """While the rows run, the first Ctrl-C (SIGINT) calls `stop` on the event loop: no row is
+    taken after it, the rows in flight finish, and the summary counts them. A second Ctrl-C
+    raises KeyboardInterrupt at once, as Python does by default."""
+    previous = signal.getsignal(signal.SIGINT)
+    # Signals reach the main thread only; SIG_IGN (a background job) and a handler not set
+    # from Python (None, which cannot be put back) are left as they are.
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or previous is None
+        or previous == signal.SIG_IGN
+    ):
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        loop.call_soon_threadsafe(stop)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 async def database_problem(application: Application, url: str) -> str | None:
@@ -320,15 +366,15 @@ def unavailable_because(error: BaseException, url: str) -> str:
     return f"the database is unavailable: {detail[0] if detail else type(cause).__name__}"
 
 
+def done_clause(done_through: int) -> str:
+    return f"every row up to line {done_through} is done" if done_through else "no row is done"
+
+
 def stopped_line(gone: DatabaseGone, url: str) -> str:
-    done = (
-        f"every row up to line {gone.done_through} is done"
-        if gone.done_through
-        else "no row is done"
-    )
     return (
         f"stopped after {gone.waited_s:.0f} s without a usable database "
-        f"({unavailable_because(gone.error, url)}); {done}; re-running the import is safe"
+        f"({unavailable_because(gone.error, url)}); {done_clause(gone.done_through)}; "
+        "re-running the import is safe"
     )
 
 

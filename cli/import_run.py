@@ -4,7 +4,8 @@ Rows are read only as workers become free (a bounded queue), so memory does not 
 file; standard input is read on a thread of its own, so a slow producer never stalls the
 commands in flight. A row the database cannot take now (`service_unavailable`) is retried
 with exponential backoff; once the database has been away for the whole deadline the run
-stops, and `DatabaseGone` says up to which line every row is done.
+stops, and `DatabaseGone` says up to which line every row is done. `stop()` (Ctrl-C) ends the
+run early the same way: no row is taken after it, the rows in flight finish.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ class ImportRun:
         self._last_dispatched = 0
         self._outage_since: float | None = None
         self._gave_up: tuple[float, BaseException] | None = None
+        self._stopped = asyncio.Event()
         self._read_error: BaseException | None = None
         self._work_queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(concurrency)
 
@@ -199,9 +201,20 @@ class ImportRun:
             return next(iter(self._pending)) - 1
         return self._last_dispatched
 
+    def stop(self) -> None:
+        """No row is taken from now on; a row in flight finishes, unless it waits for the
+        database to come back (then it is not done)."""
+        self._stopped.set()
+        self._wake_idle_workers()
+
+    @property
+    def stopped(self) -> bool:
+        """`stop()` was called: the run ended before the file did, at `done_through()`."""
+        return self._stopped.is_set()
+
     @property
     def _stopping(self) -> bool:
-        return self._gave_up is not None
+        return self._gave_up is not None or self.stopped
 
     def _wake_idle_workers(self) -> None:
         # A worker waiting for a row that a stream may never send stops on any item; the
@@ -271,11 +284,14 @@ class ImportRun:
                 waited = now - self._outage_since
                 remaining = self._retry.deadline_s - waited
                 if remaining <= 0 or self._stopping:
-                    if self._gave_up is None:
+                    if not self._stopping:
                         self._gave_up = (waited, error)
                         self._wake_idle_workers()
                     raise _GaveUp() from error
-                await asyncio.sleep(min(delay, remaining))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), min(delay, remaining))
+                if self.stopped:
+                    raise _GaveUp() from error
                 delay = min(delay * 2, self._retry.max_delay_s)
             else:
                 self._outage_since = None

@@ -313,9 +313,75 @@ async def test_a_read_error_is_raised_after_the_rows_before_it_are_done(stream: 
         return lead_for(command)
 
     recorder = Recorder()
+    run = runner(execute, recorder)
     with pytest.raises(OSError, match="disk on fire"):
-        await runner(execute, recorder).run(rows(), stream=stream)
+        await run.run(rows(), stream=stream)
     assert sorted(result.line for result in recorder.results) == list(range(2, 600))
+    # What the summary of a file that could not be read to its end is made of.
+    assert (run.tally, run.done_through()) == (Tally(rows=598, created=598), 599)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_stop_takes_no_more_rows_and_lets_the_rows_in_flight_finish(stream: bool) -> None:
+    in_flight: set[int] = set()
+    executed: list[int] = []
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def execute(command: IngestLead) -> LeadIngested:
+        line = int((command.client_idempotency_key or "")[1:])
+        in_flight.add(line)
+        if line >= 50:
+            if len(in_flight) == 4:
+                held.set()
+            await release.wait()
+        in_flight.discard(line)
+        executed.append(line)
+        return lead_for(command)
+
+    recorder = Recorder()
+    run = runner(execute, recorder, concurrency=4)
+    task = asyncio.create_task(run.run(good_rows(range(2, 10_000)), stream=stream))
+    await asyncio.wait_for(held.wait(), 10)
+    held_lines = set(in_flight)
+    run.stop()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # the rows in flight are waited for
+    release.set()
+    tally = await asyncio.wait_for(task, 10)
+    assert run.stopped
+    # Exactly the rows executed are reported, those held at stop() among them, and no other.
+    assert sorted(result.line for result in recorder.results) == sorted(executed)
+    assert held_lines <= set(executed)
+    assert tally == Tally(rows=len(executed), created=len(executed))
+    assert len(executed) < 60
+    assert run.done_through() == max(executed)
+    assert set(range(2, run.done_through() + 1)) == set(executed)
+
+
+async def test_stop_gives_up_on_a_row_waiting_for_the_database() -> None:
+    refused = asyncio.Event()
+
+    async def execute(command: IngestLead) -> LeadIngested:
+        if command.client_idempotency_key == "k5":
+            refused.set()
+            raise ServiceUnavailable()
+        return lead_for(command)
+
+    recorder = Recorder()
+    run = runner(
+        execute,
+        recorder,
+        concurrency=1,
+        retry=RetryPolicy(deadline_s=3600, first_delay_s=600, max_delay_s=600),
+    )
+    task = asyncio.create_task(run.run(good_rows(range(2, 100))))
+    await asyncio.wait_for(refused.wait(), 10)
+    await asyncio.sleep(0.05)  # line 5 is in its first 600 s backoff
+    run.stop()
+    tally = await asyncio.wait_for(task, 5)  # not a DatabaseGone, and not 600 s
+    assert tally == Tally(rows=3, created=3)
+    assert run.done_through() == 4
 
 
 async def test_no_rows_is_an_empty_tally() -> None:
