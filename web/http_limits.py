@@ -1,4 +1,4 @@
-"""HTTP protocol limits and answers given before a request reaches the application.
+"""HTTP protocol limits, answers given before a request reaches the application, the peer.
 
 uvicorn's httptools protocol (its default) buffers a request's header section without any
 limit, and its parser joins a header value piece by piece: a 120 MB header section held a
@@ -19,6 +19,12 @@ the application (`python -m uvicorn web.app:app`, `leads serve`, the container, 
   and `--limit-concurrency` refusals get 503 `service_unavailable` with `Retry-After`, all in
   the error envelope.
 
+- uvicorn's proxy headers (on by default: `X-Forwarded-For` believed from 127.0.0.1 and ::1,
+  or from `--forwarded-allow-ips` / `FORWARDED_ALLOW_IPS`) are not applied: the client
+  address is the TCP peer unless the peer is in `LEADS_TRUSTED_PROXIES`, decided by the service
+  alone (domain/client_address.py), whatever command starts it. A uvicorn setting that asks for
+  more is said once at start-up to be ignored.
+
 A refused connection gets `Connection: close`; its write side is shut after the answer and
 what the client still sends is read and dropped for up to `LINGER_S` seconds, so that the
 client reads the answer instead of a connection reset.
@@ -27,9 +33,11 @@ client reads the answer instead of a connection reset.
 from __future__ import annotations
 
 import http
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import uvicorn.config
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
@@ -200,6 +208,22 @@ async def service_unavailable(scope: Any, receive: Any, send: Callable[[Any], An
     await send({"type": "http.response.body", "body": _OVER_CONCURRENCY, "more_body": False})
 
 
+# uvicorn's `forwarded_allow_ips` when nothing sets it.
+_UVICORN_DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
+
+
+def without_proxy_headers(app: Any, trusted_hosts: list[str] | str = "") -> Any:
+    """Stands in for uvicorn's ProxyHeadersMiddleware: the application, unwrapped."""
+    hosts = trusted_hosts if isinstance(trusted_hosts, str) else ",".join(trusted_hosts)
+    if hosts.replace(" ", "") != _UVICORN_DEFAULT_FORWARDED_ALLOW_IPS:
+        logging.getLogger("uvicorn.error").warning(
+            "uvicorn's forwarded_allow_ips (%s) is ignored: list your proxies' networks "
+            "in LEADS_TRUSTED_PROXIES",
+            hosts,
+        )
+    return app
+
+
 def install() -> None:
     """Apply the limits and envelopes to uvicorn's protocols; calling it again changes nothing."""
     if _ORIGINALS:
@@ -208,6 +232,9 @@ def install() -> None:
     _install_h11()
     for module in (httptools_impl, h11_impl):
         _patch(module, "service_unavailable", service_unavailable)
+    # uvicorn wraps the application after importing it, so this applies to the process that
+    # imported it (`python -m uvicorn web.app:app`, `leads serve`, each of `--workers N`).
+    _patch(uvicorn.config, "ProxyHeadersMiddleware", without_proxy_headers)
 
 
 def uninstall() -> None:
