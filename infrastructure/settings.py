@@ -107,6 +107,14 @@ class Settings(BaseSettings):
         lt=3600,
     )
     max_body_bytes: int = _variable("LEADS_MAX_BODY_BYTES", 65536, "request body limit", ge=1024)
+    request_timeout_s: float = _variable(
+        "LEADS_REQUEST_TIMEOUT_S",
+        30.0,
+        "time for a request's header section and body to arrive, from its first byte; "
+        "past it, 408 and the connection is closed",
+        gt=0,
+        lt=3600,
+    )
     trust_forwarded_host: bool = _variable(
         "LEADS_TRUST_FORWARDED_HOST",
         False,

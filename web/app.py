@@ -53,6 +53,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = settings_factory()
         _configure_logging(settings.log_level)
+        http_limits.set_request_timeout(settings.request_timeout_s)
         application: Application = bootstrap(settings)
         app.state.settings = settings
         app.state.bus = application.bus

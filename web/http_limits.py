@@ -15,6 +15,10 @@ the application (`python -m uvicorn web.app:app`, `leads serve`, the container, 
   is found to be larger;
 - h11 (`UVICORN_HTTP=h11`): h11 enforces its own limit (`--h11-max-incomplete-event-size`,
   16 KiB by default); going over it is answered with the same 431;
+- a request whose header section and body have not both arrived `request_timeout_s` seconds
+  (`LEADS_REQUEST_TIMEOUT_S`) after its first byte is answered 408 `request_timeout` while
+  nothing of a response is sent yet, and closed; uvicorn's own keep-alive timeout covers the
+  idle time between requests, and nothing covers a request once it has arrived;
 - every request the parser rejects gets 400 `invalid_request` with reason `malformed_http`,
   and `--limit-concurrency` refusals get 503 `service_unavailable` with `Retry-After`, all in
   the error envelope.
@@ -37,6 +41,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import h11
 import uvicorn.config
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.protocols.http import h11_impl, httptools_impl
@@ -46,6 +51,7 @@ from web.errors import RETRY_AFTER_SECONDS, error_body
 
 MAX_HEADER_BYTES = 64 * 1024
 LINGER_S = 2.0
+_request_timeout_s = 30.0
 
 _HEADER_TOO_LARGE = error_body(
     ErrorCode.REQUEST_HEADER_TOO_LARGE,
@@ -82,20 +88,20 @@ def _response(protocol: Any, status: int, body: bytes) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def _refuse(protocol: Any, too_large: bool) -> None:
-    """Answer 431 or 400, then close; the connection reads nothing more into a request."""
+def _refuse(protocol: Any, code: ErrorCode, body: bytes) -> None:
+    """Answer `code` unless a response has begun, then close; nothing more is read into a
+    request."""
     protocol._leads_refused = True
+    _cancel_timer(protocol)
     transport = protocol.transport
     if transport.is_closing():
         return
-    code = ErrorCode.REQUEST_HEADER_TOO_LARGE if too_large else ErrorCode.INVALID_REQUEST
-    transport.write(
-        _response(protocol, code.status, _HEADER_TOO_LARGE if too_large else _MALFORMED)
-    )
     cycle = protocol.cycle
+    if cycle is None or not cycle.response_started:
+        transport.write(_response(protocol, code.status, body))
     if cycle is not None and not cycle.response_complete:
-        # The error arrived in the body of a request the application is reading: it sees a
-        # disconnect, and whatever it answers is dropped.
+        # The request's body was still arriving: the application sees a disconnect, and
+        # whatever it answers is dropped.
         cycle.disconnected = True
         cycle.message_event.set()
         transport.close()
@@ -104,6 +110,38 @@ def _refuse(protocol: Any, too_large: bool) -> None:
         protocol.loop.call_later(LINGER_S, transport.close)
     else:
         transport.close()
+
+
+def _refuse_malformed(protocol: Any, too_large: bool) -> None:
+    if too_large:
+        _refuse(protocol, ErrorCode.REQUEST_HEADER_TOO_LARGE, _HEADER_TOO_LARGE)
+    else:
+        _refuse(protocol, ErrorCode.INVALID_REQUEST, _MALFORMED)
+
+
+def set_request_timeout(seconds: float) -> None:
+    """The time a request has to arrive, header section and body, from its first byte."""
+    global _request_timeout_s
+    _request_timeout_s = seconds
+
+
+def _start_timer(protocol: Any) -> None:
+    _cancel_timer(protocol)
+    protocol._leads_timer = protocol.loop.call_later(_request_timeout_s, _timed_out, protocol)
+
+
+def _cancel_timer(protocol: Any) -> None:
+    if protocol._leads_timer is not None:
+        protocol._leads_timer.cancel()
+        protocol._leads_timer = None
+
+
+def _timed_out(protocol: Any) -> None:
+    protocol._leads_timer = None
+    protocol.logger.warning("Request not received within %.3g s: closed.", _request_timeout_s)
+    message = f"The request did not arrive within {_request_timeout_s:g} s of its first byte."
+    body = error_body(ErrorCode.REQUEST_TIMEOUT, message, {"timeout_s": _request_timeout_s})
+    _refuse(protocol, ErrorCode.REQUEST_TIMEOUT, body)
 
 
 def _patch(owner: object, name: str, replacement: Any) -> None:
@@ -130,6 +168,9 @@ def _install_httptools() -> None:
     cls = httptools_impl.HttpToolsProtocol
     data_received = _original(cls, "data_received")
     on_headers_complete = _original(cls, "on_headers_complete")
+    on_message_begin = _original(cls, "on_message_begin")
+    on_message_complete = _original(cls, "on_message_complete")
+    connection_lost = _original(cls, "connection_lost")
 
     def guarded_data_received(self: Any, data: bytes) -> None:
         if self._leads_refused:
@@ -144,7 +185,7 @@ def _install_httptools() -> None:
             self._leads_header_bytes += len(data)
             if self._leads_header_bytes > MAX_HEADER_BYTES:
                 self.logger.warning("Invalid HTTP request received.")
-                _refuse(self, too_large=True)
+                _refuse_malformed(self, too_large=True)
         elif self._leads_header_bytes:
             self._leads_header_bytes = 0
 
@@ -157,38 +198,74 @@ def _install_httptools() -> None:
         on_headers_complete(self)
 
     def send_400_response(self: Any, msg: str) -> None:
-        _refuse(self, too_large=self._leads_too_large)
+        _refuse_malformed(self, too_large=self._leads_too_large)
+
+    def timed_on_message_begin(self: Any) -> None:
+        _start_timer(self)
+        on_message_begin(self)
+
+    def timed_on_message_complete(self: Any) -> None:
+        _cancel_timer(self)
+        on_message_complete(self)
+
+    def timed_connection_lost(self: Any, exc: Exception | None) -> None:
+        _cancel_timer(self)
+        connection_lost(self, exc)
 
     for name, value in (
         ("_leads_refused", False),
         ("_leads_too_large", False),
         ("_leads_header_bytes", 0),
         ("_leads_bound", 0),
+        ("_leads_timer", None),
     ):
         _patch(cls, name, value)
     _patch(cls, "data_received", guarded_data_received)
     _patch(cls, "on_headers_complete", checked_on_headers_complete)
     _patch(cls, "send_400_response", send_400_response)
+    _patch(cls, "on_message_begin", timed_on_message_begin)
+    _patch(cls, "on_message_complete", timed_on_message_complete)
+    _patch(cls, "connection_lost", timed_connection_lost)
 
 
 def _install_h11() -> None:
     cls = h11_impl.H11Protocol
     data_received = _original(cls, "data_received")
+    connection_lost = _original(cls, "connection_lost")
 
     def guarded_data_received(self: Any, data: bytes) -> None:
-        if not self._leads_refused:
-            data_received(self, data)
+        if self._leads_refused:
+            return
+        data_received(self, data)
+        if self._leads_refused:
+            return
+        # h11 has no event for a request's first byte: a request is arriving while its body
+        # is, or while part of a header section waits in h11's buffer.
+        state = self.conn.their_state
+        arriving = state is h11.SEND_BODY or (
+            state is h11.IDLE and bool(self.conn.trailing_data[0])
+        )
+        if not arriving:
+            _cancel_timer(self)
+        elif self._leads_timer is None:
+            _start_timer(self)
 
     def send_400_response(self: Any, msg: str) -> None:
         limit = self.config.h11_max_incomplete_event_size
         if limit is None:
             limit = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
         # h11 gives up with "Receive buffer too long" when a header section outgrows it.
-        _refuse(self, too_large=len(self.conn.trailing_data[0]) > limit)
+        _refuse_malformed(self, too_large=len(self.conn.trailing_data[0]) > limit)
+
+    def timed_connection_lost(self: Any, exc: Exception | None) -> None:
+        _cancel_timer(self)
+        connection_lost(self, exc)
 
     _patch(cls, "_leads_refused", False)
+    _patch(cls, "_leads_timer", None)
     _patch(cls, "data_received", guarded_data_received)
     _patch(cls, "send_400_response", send_400_response)
+    _patch(cls, "connection_lost", timed_connection_lost)
 
 
 async def service_unavailable(scope: Any, receive: Any, send: Callable[[Any], Any]) -> None:

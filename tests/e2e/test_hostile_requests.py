@@ -1,14 +1,15 @@
 """Hostile requests against a real uvicorn process, written byte by byte on a socket.
 
 Paths and Host headers that cannot be stored or mapped unambiguously, attacker-sized numbers,
-clients that vanish mid-body, oversized or malformed header sections, and log injection: each
-is answered with a documented error envelope (never a 500), writes nothing, and leaves the
-worker free for other clients.
+clients that vanish mid-body or send too slowly, oversized or malformed header sections, and
+log injection: each is answered with a documented error envelope (never a 500), writes
+nothing, and leaves the worker free for other clients.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import http.client
 import json
@@ -560,3 +561,122 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# --- slow clients: LEADS_REQUEST_TIMEOUT_S ----------------------------------------------------
+
+SLOW_TIMEOUT_S = 1.0
+# How late the answer may come: the timer's second, a busy machine's scheduling, the read.
+MARGIN_S = 4.0
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def slow_service(
+    request: pytest.FixtureRequest, target: Target, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    log_path = tmp_path_factory.mktemp(f"slow-{request.param}") / "uvicorn.log"
+    env = {"UVICORN_HTTP": request.param, "LEADS_REQUEST_TIMEOUT_S": str(SLOW_TIMEOUT_S)}
+    with running_service(target.database_url, log_path=log_path, env=env) as service:
+        yield service
+
+
+def head(body: bytes, host: str = "127.0.0.1", keep_alive: bool = False) -> bytes:
+    lines = [
+        "POST /api/leads HTTP/1.1",
+        f"Host: {host}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def a_lead(target: Target) -> bytes:
+    return lead(source_id=target.acme.source_id, email=f"{uuid.uuid4().hex}@example.com")
+
+
+def timed_out(sock: socket.socket, started: float) -> Answer:
+    """The 408 the server sends, in time, followed by the end of the connection."""
+    answer = read_answer(sock)
+    elapsed = time.monotonic() - started
+    assert answer.status == 408, answer.body
+    assert answer.error["code"] == "request_timeout"
+    assert answer.details == {"timeout_s": SLOW_TIMEOUT_S}
+    assert answer.headers["connection"] == "close"
+    assert SLOW_TIMEOUT_S * 0.9 <= elapsed < SLOW_TIMEOUT_S + MARGIN_S, elapsed
+    assert sock.recv(1) == b""
+    return answer
+
+
+def test_a_header_section_sent_a_byte_at_a_time_is_answered_408(
+    slow_service: Service, target: Target
+) -> None:
+    stored = target.leads_of(target.acme)
+    request = head(a_lead(target))
+    with connect(slow_service) as sock:
+        started = time.monotonic()
+        sock.sendall(request[:10])
+        for byte in request[10:20]:
+            time.sleep(0.05)
+            sock.sendall(bytes([byte]))
+        timed_out(sock, started)
+    assert target.leads_of(target.acme) == stored
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_nothing_is_stored(
+    slow_service: Service, target: Target
+) -> None:
+    stored = target.leads_of(target.acme)
+    body = a_lead(target)
+    with connect(slow_service) as sock:
+        started = time.monotonic()
+        sock.sendall(head(body) + body[:5])
+        timed_out(sock, started)
+    assert target.leads_of(target.acme) == stored
+
+
+def test_many_slow_clients_are_all_closed_and_the_worker_serves_others_meanwhile(
+    slow_service: Service, target: Target
+) -> None:
+    body = a_lead(target)
+    sockets = [connect(slow_service) for _ in range(50)]
+    try:
+        started = time.monotonic()
+        for number, sock in enumerate(sockets):
+            # Half stop in the header section, half in the body.
+            request = head(body)
+            sock.sendall(request[:20] if number % 2 else request + body[:5])
+        served = httpx.post(
+            f"{slow_service.base_url}/api/leads",
+            content=a_lead(target),
+            headers={"content-type": "application/json"},
+            timeout=MARGIN_S,
+        )
+        assert served.status_code == 201, served.text
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            answers = list(pool.map(lambda sock: timed_out(sock, started), sockets))
+        assert len(answers) == len(sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_requests_that_arrive_in_time_are_served_on_a_connection_older_than_the_limit(
+    slow_service: Service, target: Target
+) -> None:
+    with connect(slow_service) as sock:
+        reader = _Buffered(sock)
+        opened = time.monotonic()
+        statuses = []
+        while time.monotonic() - opened < SLOW_TIMEOUT_S * 2.5:
+            body = a_lead(target)
+            request = head(body, keep_alive=True) + body
+            half = len(request) // 2
+            sock.sendall(request[:half])
+            time.sleep(SLOW_TIMEOUT_S / 3)  # slow, but in time
+            sock.sendall(request[half:])
+            answer = read_answer(reader)
+            statuses.append(answer.status)
+            assert json.loads(answer.body)["replayed"] is False
+    assert statuses == [201] * len(statuses) and len(statuses) >= 5, statuses
