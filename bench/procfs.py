@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import threading
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import asyncpg
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 # The backends of the run's database, also those that come and go during a run (pgbench's),
 # autovacuum's included. The WAL writer and checkpointer serve every database of the server, so
 # on a shared server they would count other work: they are left out.
@@ -30,7 +28,7 @@ def parse_stat(text: str) -> tuple[int, float]:
     """(parent pid, user + system CPU seconds) from a /proc/PID/stat line; the command name,
     in parentheses, may itself hold spaces and parentheses."""
     fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def parse_machine(text: str) -> tuple[int, int]:
@@ -77,6 +75,8 @@ def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
 
 
 def _children_cpu() -> float:
+    import resource  # Linux only, as bench/run is: imported where used
+
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 

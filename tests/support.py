@@ -25,10 +25,12 @@ from infrastructure.local_postgres import free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 # Tests that need what only POSIX systems have: SIGTERM/SIGSTOP semantics, process groups,
-# `pgrep`, `unshare`, /proc, PgBouncer. Windows skips them, saying so.
+# `pgrep`, `unshare`, /proc, PgBouncer, a pseudo-terminal, getrusage. Windows skips them,
+# saying so; the modules they need are imported inside them (tests/static/test_collection.py).
 posix_only = pytest.mark.skipif(
     sys.platform == "win32",
-    reason="POSIX only: needs signals (SIGTERM/SIGSTOP), pgrep, unshare or PgBouncer",
+    reason="POSIX only: needs signals (SIGTERM/SIGSTOP), process groups, pgrep, unshare, "
+    "PgBouncer, a pseudo-terminal or getrusage",
 )
 
 

@@ -7,14 +7,11 @@ need a real standard input, a terminal or a memory measurement start `python -m 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import pty
 import re
 import struct
 import subprocess
 import sys
-import termios
 import uuid
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from cli.main import main
 from domain.idempotency import lead_id_for
 from infrastructure.database_problems import redact_url
 from infrastructure.local_postgres import free_port
-from tests.support import ROOT, Catalog, write
+from tests.support import ROOT, Catalog, posix_only, write
 
 SUMMARY = re.compile(
     r"imported (\d+) rows: (\d+) created, (\d+) replayed, (\d+) rejected "
@@ -576,6 +573,7 @@ def test_no_usable_database_exits_2_with_one_line(
         assert (status, out, err) == (2, "", f"leads: {message}\n")
 
 
+@posix_only
 async def test_a_progress_bar_is_drawn_only_on_a_terminal(
     database_url: str, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -589,6 +587,10 @@ async def test_a_progress_bar_is_drawn_only_on_a_terminal(
     )
     result = await asyncio.to_thread(run_cli, database_url, path)
     assert (result.returncode, result.stderr) == (0, "")
+
+    import fcntl  # POSIX only, as the pseudo-terminal is
+    import pty
+    import termios
 
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
@@ -659,6 +661,7 @@ def peak_rss_kib(database_url: str, tmp_path: Path, rows: int, source_id: int) -
     return int(measured.read_text())
 
 
+@posix_only  # the probe's peak RSS is getrusage's
 async def test_a_100k_row_file_streams_in_bounded_memory(
     database_url: str, catalog: Catalog, tmp_path: Path
 ) -> None:

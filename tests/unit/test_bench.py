@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -87,18 +88,27 @@ def test_percentiles_interpolate_between_ranks(
     assert load.percentile(values, p) == pytest.approx(expected)
 
 
+# bench/run reads /proc and is Linux only; so are the tests of what it reads there.
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="Linux only: reads /proc, as bench/run does"
+)
+
+
+@linux_only
 def test_reads_the_parent_and_cpu_of_a_process_whose_name_has_parentheses() -> None:
     ticks = os.sysconf("SC_CLK_TCK")
     fields = ["S", "41", *["0"] * 9, str(3 * ticks), str(ticks), *["0"] * 30]
     assert procfs.parse_stat(f"42 (uvicorn (a) b) {' '.join(fields)}") == (41, 4.0)
 
 
+@linux_only
 def test_reads_busy_and_total_jiffies_of_the_machine() -> None:
     text = "cpu  100 5 50 800 40 0 5 0 0 0\ncpu0 50 2 25 400 20 0 2 0 0 0\n"
     assert procfs.parse_machine(text) == (160, 1000)
     assert procfs.busy_cores((0, 0), (160, 1000)) == pytest.approx(0.16 * procfs.nproc())
 
 
+@linux_only
 def test_own_process_tree_uses_cpu() -> None:
     assert procfs.tree_cpu(os.getpid()) > 0
 
