@@ -15,7 +15,7 @@ import functools
 import io
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import yaml
 
@@ -35,12 +35,8 @@ from queries.catalog import CheckCatalog, DescribeSource, ExportCatalog
 R = TypeVar("R")
 
 
-def register(commands: Any) -> None:
-    catalog = commands.add_parser(
-        "catalog",
-        help="configure and check markets, verticals, offers, sources and posting URLs",
-        description="The classification catalog on DATABASE_URL.",
-    )
+def register(catalog: argparse.ArgumentParser) -> None:
+    catalog.description = "The classification catalog on DATABASE_URL."
     actions = catalog.add_subparsers(dest="action", required=True, metavar="ACTION")
     apply = actions.add_parser(
         "apply",

@@ -6,22 +6,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cli.shared import run_async
 from domain.catalog import CatalogError
-from domain.errors import ServiceUnavailable
 from infrastructure import migrate
-from infrastructure.database_problems import diagnose, redact_url
 from infrastructure.init_sql import INIT_SQL_PATH, init_sql
-from infrastructure.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+from infrastructure.settings import Settings
 
 
-def register(commands: Any) -> None:
-    db = commands.add_parser("db", help="database schema migrations and setup (uses DATABASE_URL)")
+def register(db: argparse.ArgumentParser) -> None:
     actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     upgrade = actions.add_parser("upgrade", help="apply migrations up to REVISION (default head)")
     upgrade.add_argument("revision", nargs="?", default="head")
@@ -50,48 +46,7 @@ def register(commands: Any) -> None:
     script.set_defaults(run=_init_sql)
 
 
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _configured_url() -> str:
-    try:
-        return Settings.from_env().database_url
-    except SettingsError:
-        return DEFAULT_DATABASE_URL
-
-
-def diagnosed_line(error: BaseException, url: str) -> str | None:
-    """The line of the misconfiguration found in `error` or what caused it, if any."""
-    for cause in _causes(error):
-        problem = diagnose(cause)
-        if problem is not None:
-            return problem.line(url)
-    return None
-
-
-def database_problem_line(error: BaseException, url: str | None = None) -> str | None:
-    """One line saying what is wrong with the database (URL without its password) and how to
-    fix it, for an error that comes from it; None otherwise (a bug, shown with its traceback)."""
-    url = url or _configured_url()
-    diagnosed = diagnosed_line(error, url)
-    if diagnosed is not None:
-        return diagnosed
-    causes = list(_causes(error))
-    if any(isinstance(cause, ServiceUnavailable) for cause in causes):
-        reason = " ".join(str(causes[-1]).split()) or type(causes[-1]).__name__
-        return f"the database at {redact_url(url)} is unavailable ({reason}); try again"
-    return None
-
-
 def _upgrade(args: argparse.Namespace) -> int:
-    from cli.main import run_async
-
     url = Settings.from_env().database_url
     run_async(migrate.upgrade(url, args.revision))
     print(f"database schema at {args.revision} ({migrate.head_revision()} is the latest)")
@@ -99,8 +54,6 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _downgrade(args: argparse.Namespace) -> int:
-    from cli.main import run_async
-
     run_async(migrate.downgrade(Settings.from_env().database_url, args.revision))
     print(f"database schema downgraded to {args.revision}")
     return 0
@@ -119,8 +72,6 @@ async def _read_current() -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
-    from cli.main import run_async
-
     _ = args
     return run_async(_read_current())
 

@@ -29,7 +29,6 @@ from typing import IO, Any, BinaryIO
 
 from tqdm import tqdm
 
-from cli.db import diagnosed_line
 from cli.import_files import FORMATS, BadRow, LeadFileError, Row, format_of, read_rows
 from cli.import_run import (
     RESULT_COLUMNS,
@@ -39,6 +38,7 @@ from cli.import_run import (
     RowResult,
     Tally,
 )
+from cli.shared import diagnosed_line
 from commands.ingest_lead import IngestLead
 from domain.classification import canonical_source_key, parse_source_id
 from domain.errors import LeadError, ServiceUnavailable
@@ -61,13 +61,10 @@ class UsageError(ValueError):
     """An option the import cannot use."""
 
 
-def register(commands: Any) -> None:
-    command = commands.add_parser(
-        "import",
-        help="create leads from a CSV or JSON Lines file (one IngestLead per row)",
-        description="Create leads from a file: each row is a posted lead, under the same "
-        "rules as a POST to /api/leads. Re-importing a file is safe: rows already imported "
-        "are replays.",
+def register(command: argparse.ArgumentParser) -> None:
+    command.description = (
+        "Create leads from a file: each row is a posted lead, under the same rules as a POST "
+        "to /api/leads. Re-importing a file is safe: rows already imported are replays."
     )
     command.add_argument(
         "file",

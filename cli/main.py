@@ -1,36 +1,60 @@
-"""The `leads` command line: serve, database migrations, and the classification catalog."""
+"""The `leads` command line: serve, database migrations, the classification catalog, import.
+
+A verb's module is imported only when that verb runs (or shows its help): `leads --help` loads
+argparse alone.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import logging
 import sys
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from cli import catalog, db, import_leads, serve
-from cli.db import database_problem_line
-from infrastructure.local_postgres import LocalPostgresError
-from infrastructure.settings import Settings, SettingsError
+# verb → (its module, one line of help); the module's `register(parser)` adds the verb's
+# arguments and sets `run(args)`, which returns the exit status.
+VERBS = {
+    "serve": (
+        "cli.serve",
+        "migrate, load the example catalog into an empty database, and serve",
+    ),
+    "db": ("cli.db", "database schema migrations and setup (uses DATABASE_URL)"),
+    "catalog": (
+        "cli.catalog",
+        "configure and check markets, verticals, offers, sources and posting URLs",
+    ),
+    "import": (
+        "cli.import_leads",
+        "create leads from a CSV or JSON Lines file (one IngestLead per row)",
+    ),
+}
 
-# Each module adds its sub-commands; `run(args)` returns the exit status.
-COMMAND_MODULES = (serve, db, catalog, import_leads)
 
-
-def parser() -> argparse.ArgumentParser:
+def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of `leads`: every verb's arguments, or only those of the verb `argv` names."""
     root = argparse.ArgumentParser(
         prog="leads", description="Lead ingestion service: run it and configure it."
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        module.register(commands)
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
+    for verb, (module, help_line) in VERBS.items():
+        verb_parser = commands.add_parser(verb, help=help_line)
+        if chosen is None or chosen == verb:
+            importlib.import_module(module).register(verb_parser)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    args = parser(arguments).parse_args(arguments)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
+
+    # Only now: `--help` and usage errors need none of these.
+    from cli.shared import database_problem_line
+    from infrastructure.local_postgres import LocalPostgresError
+    from infrastructure.settings import Settings, SettingsError
+
     try:
         Settings.from_env()  # a bad setting stops every command with its line, before it acts
         result: int = args.run(args)
@@ -46,8 +70,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"leads: {line}", file=sys.stderr)
         return 2
-
-
-def run_async(coroutine: Coroutine[Any, Any, object]) -> int:
-    result = asyncio.run(coroutine)
-    return int(result) if isinstance(result, int) else 0

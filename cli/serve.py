@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
@@ -34,10 +33,7 @@ EXAMPLE_CATALOGS = (
 )
 
 
-def register(commands: Any) -> None:
-    serve = commands.add_parser(
-        "serve", help="migrate, load the example catalog into an empty database, and serve"
-    )
+def register(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)

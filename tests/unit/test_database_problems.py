@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from cli.main import database_problem_line
+from cli.shared import database_problem_line
 from domain.errors import ServiceUnavailable
 from infrastructure.database_problems import (
     AUTHENTICATION_FAILED,
