@@ -29,7 +29,7 @@ _TYPE_TEXT: dict[FieldType, str] = {
 
 def _limit_text(field: PostedField) -> str:
     limit = f"at most {field.limit} characters" if field.limit is not None else ""
-    return "; ".join(part for part in (limit, field.notes) if part)
+    return "; ".join(part for part in (limit, field.description) if part)
 
 
 # (field, accepted types, limit or meaning), derived from the field table (domain/fields.py).

@@ -28,6 +28,10 @@ VERBS = {
         "cli.import_leads",
         "create leads from a CSV or JSON Lines file (one IngestLead per row)",
     ),
+    "erase": (
+        "cli.erase",
+        "erase a person's data (by email or phone) or old leads' data (by age)",
+    ),
 }
 
 

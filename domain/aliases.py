@@ -1,9 +1,9 @@
 """Per-source field aliases: a publisher's own field names renamed to ours before the field rules.
 
 An alias maps a publisher's name (`fname`, `zip`) to one of the fields a source cannot be
-selected by: the contact fields and `is_test`. Selectors (`source_id`, `source_key`,
-`idempotency_key`) are never alias targets, because aliases are known only once the source
-is. Names match ignoring the case of ASCII letters, like the known field names.
+selected by: the contact fields, `is_test` and the consent fields. Selectors (`source_id`,
+`source_key`, `idempotency_key`) are never alias targets, because aliases are known only once
+the source is. Names match ignoring the case of ASCII letters, like the known field names.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from domain.errors import InvalidRequest
-from domain.fields import ALIAS_TARGETS, KNOWN_FIELDS, fold_field_name, same_value
-
-_KNOWN = frozenset(KNOWN_FIELDS)
+from domain.fields import ALIAS_TARGETS, KNOWN_NAMES, fold_field_name, same_value
 
 
 def is_known_field_name(name: str) -> bool:
     """Whether a posted name already stands for a known field, so it cannot be an alias."""
-    return fold_field_name(name) in _KNOWN
+    return fold_field_name(name) in KNOWN_NAMES
 
 
 def is_usable_alias(alias: str, target: str) -> bool:
@@ -56,8 +54,9 @@ def apply_aliases(fields: Mapping[str, object], aliases: Mapping[str, str]) -> d
     for name, value in fields.items():
         folded = fold_field_name(name)
         target = aliases.get(folded)
-        if target is None and folded in targets:
-            target = folded  # the target itself, posted in some case
+        known = KNOWN_NAMES.get(folded)
+        if target is None and known in targets:
+            target = known  # the target itself, posted in some case or under another name
             key = name
         elif target is None:
             renamed[name] = value

@@ -57,6 +57,7 @@ class ErrorCode(StrEnum):
             "wrong_type": "a field of the wrong type",
             "too_long": "a field over its length limit",
             "invalid_characters": "U+0000 or an unpaired surrogate in a string",
+            "invalid_timestamp": "`consent_at` is not an ISO 8601 date and time with its offset",
             "too_many_fields": f"over {MAX_ATTRIBUTES} fields for `attributes`",
             "conflicting_values": "a field given twice with different values: in the body and "
             "the query string, or as a source's field alias and as the field",

@@ -18,23 +18,35 @@ from typing import Literal
 # Every field also accepts null, and blank text counts as absent.
 FieldType = Literal["source_id", "text", "text_or_integer", "flag"]
 # What a field is for: choosing the source, the client's idempotency key, the contact
-# (stored raw and normalized), or the test marker.
-FieldRole = Literal["selector", "key", "contact", "flag"]
+# (stored raw and normalized), the test marker, or evidence of the consumer's consent (stored
+# in columns of its own, domain/consent.py).
+FieldRole = Literal["selector", "key", "contact", "flag", "consent"]
 
 MAX_KEY_LENGTH = 255
 MAX_ATTRIBUTES = 100
+MAX_URL_LENGTH = 2048
+MAX_CONSENT_TEXT_LENGTH = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class PostedField:
     """One known field. `limit` is the most characters a posted value may have (None: no
-    length rule of its own); `notes` is what a publisher needs to know beyond type and limit."""
+    length rule of its own); `notes` is what a publisher needs to know beyond type and limit;
+    `also` are other names publishers post it under (matched like its own name)."""
 
     name: str
     type: FieldType
     role: FieldRole
     limit: int | None = None
     notes: str = ""
+    also: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        """The notes, and the other names it is accepted under (publisher docs, OpenAPI)."""
+        names = ", ".join(f"`{name}`" for name in self.also)
+        also = f"also accepted as {names}" if names else ""
+        return "; ".join(part for part in (self.notes, also) if part)
 
 
 POSTED_FIELDS: tuple[PostedField, ...] = (
@@ -61,18 +73,61 @@ POSTED_FIELDS: tuple[PostedField, ...] = (
         "flag",
         notes="marks a test lead (text in any case, trimmed; blank is false)",
     ),
+    PostedField(
+        "trustedform_cert_url",
+        "text",
+        "consent",
+        MAX_URL_LENGTH,
+        "stored as posted; a `https://cert.trustedform.com/<id>` URL also gives the certificate id",
+        also=("xxTrustedFormCertUrl",),
+    ),
+    PostedField(
+        "trustedform_ping_url",
+        "text",
+        "consent",
+        MAX_URL_LENGTH,
+        "stored as posted",
+        also=("xxTrustedFormPingUrl",),
+    ),
+    PostedField(
+        "jornaya_leadid",
+        "text",
+        "consent",
+        100,
+        "the Jornaya LeadiD token; stored as posted, and upper-cased when it has the token's "
+        "shape (8-4-4-4-12 hexadecimal digits)",
+        also=("universal_leadid", "leadid_token"),
+    ),
+    PostedField(
+        "tcpa_consent_text",
+        "text",
+        "consent",
+        MAX_CONSENT_TEXT_LENGTH,
+        "the consent language the consumer agreed to, as shown",
+        also=("disclaimer",),
+    ),
+    PostedField(
+        "consent_at",
+        "text",
+        "consent",
+        64,
+        "when the consumer consented: ISO 8601 date and time with its offset "
+        "(`2026-11-30T17:05:00Z`, `2026-11-30T12:05:00-05:00`); anything else is refused",
+    ),
+    PostedField("page_url", "text", "consent", MAX_URL_LENGTH, "the page the lead was captured on"),
 )
 
 FIELDS_BY_NAME: Mapping[str, PostedField] = {field.name: field for field in POSTED_FIELDS}
 KNOWN_FIELDS: tuple[str, ...] = tuple(field.name for field in POSTED_FIELDS)
 CONTACT_FIELDS: tuple[str, ...] = tuple(f.name for f in POSTED_FIELDS if f.role == "contact")
+CONSENT_FIELDS: tuple[str, ...] = tuple(f.name for f in POSTED_FIELDS if f.role == "consent")
 # What selects the source or names the lead: never a per-source alias's target.
 SELECTOR_FIELDS: tuple[str, ...] = tuple(
     f.name for f in POSTED_FIELDS if f.role in ("selector", "key")
 )
 # What a source's field alias may rename a publisher's name to.
 ALIAS_TARGETS: tuple[str, ...] = tuple(
-    f.name for f in POSTED_FIELDS if f.role in ("contact", "flag")
+    f.name for f in POSTED_FIELDS if f.role in ("contact", "flag", "consent")
 )
 
 
@@ -87,3 +142,11 @@ def fold_field_name(name: str) -> str:
 def same_value(first: object, second: object) -> bool:
     """Equal as JSON values: `1 == True == 1.0` in Python, three different values in JSON."""
     return type(first) is type(second) and first == second
+
+
+# Every name a known field is posted under, folded (fold_field_name) → the field's name.
+KNOWN_NAMES: Mapping[str, str] = {
+    fold_field_name(name): field.name
+    for field in POSTED_FIELDS
+    for name in (field.name, *field.also)
+}

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from domain.client_address import Address
+from domain.consent import consent_columns
 from domain.idempotency import derive_idempotency_key, lead_id_for
 from domain.normalization import normalize_email, normalize_phone
 from domain.sources import SourceBinding
@@ -54,6 +55,8 @@ class NewLead:
     normalized_email: str | None
     normalized_phone: str | None
     attributes: Mapping[str, object]
+    # The consent columns (domain/consent.py: CONSENT_COLUMNS).
+    consent: Mapping[str, object]
     received_host: str | None
     received_path: str
     # Who posted it (NULL for a lead with no HTTP client, e.g. imported from a file).
@@ -83,7 +86,9 @@ class NewLead:
                 normalized_email=email,
                 normalized_phone=phone,
                 is_test=fields.is_test,
-                attributes=fields.attributes,
+                # Consent fields enter it as posted, as every field outside the contact did
+                # before they had columns of their own: the same request, the same key.
+                attributes={**fields.attributes, **fields.consent_posted},
             )
         return cls(
             lead_id=lead_id_for(source.source_id, key),
@@ -95,6 +100,7 @@ class NewLead:
             normalized_email=email,
             normalized_phone=phone,
             attributes=fields.attributes,
+            consent=consent_columns(fields.consent),
             received_host=received_host,
             received_path=received_path,
             client_ip=client_ip,

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from domain.aliases import apply_aliases
 from domain.errors import InvalidRequest
 from domain.fields import (
+    CONSENT_FIELDS,
     CONTACT_FIELDS,
-    KNOWN_FIELDS,
+    KNOWN_NAMES,
     MAX_ATTRIBUTES,
     POSTED_FIELDS,
     fold_field_name,
@@ -25,22 +26,26 @@ from domain.fields import (
 
 MAX_DEPTH = 32
 
-# Derived from the field table (domain/fields.py), never restated here; every contact
-# field has a limit (tests/unit/test_fields.py).
+# Derived from the field table (domain/fields.py), never restated here; every contact and
+# consent field has a limit (tests/unit/test_fields.py).
 _MAX_LENGTHS: Mapping[str, int] = {
-    f.name: f.limit for f in POSTED_FIELDS if f.role == "contact" and f.limit is not None
+    f.name: f.limit
+    for f in POSTED_FIELDS
+    if f.role in ("contact", "consent") and f.limit is not None
 }
 _INTEGER_CONTACT_FIELDS = frozenset(
     f.name for f in POSTED_FIELDS if f.role == "contact" and f.type == "text_or_integer"
 )
-_KNOWN = frozenset(KNOWN_FIELDS)
+_CONSENT = frozenset(CONSENT_FIELDS)
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0", ""})
 
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """One posted lead: raw selectors, typed contact fields, the test flag, other fields."""
+    """One posted lead: raw selectors, typed contact fields, the test flag, other fields, and
+    the consent fields: typed, and as posted (under the names posted), which is how they enter
+    the derived key, as any other field outside the contact does."""
 
     source_id: object
     source_key: object
@@ -48,6 +53,8 @@ class Submission:
     contact: Mapping[str, str | None]
     is_test: bool
     attributes: Mapping[str, object]
+    consent: Mapping[str, str | None] = field(default_factory=dict)
+    consent_posted: Mapping[str, object] = field(default_factory=dict)
     # As posted: aliases are applied in posted order (the first disagreement is the error).
     posted: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -63,11 +70,19 @@ class Submission:
         return replace(
             self,
             contact={
-                name: _contact_value(name, given[name]) if name in given else value
+                name: _text_value(name, given[name]) if name in given else value
                 for name, value in self.contact.items()
             },
             is_test=_is_test(given["is_test"]) if "is_test" in given else self.is_test,
             attributes={n: v for n, v in self.attributes.items() if n not in moved},
+            consent={
+                name: _text_value(name, given[name]) if name in given else value
+                for name, value in self.consent.items()
+            },
+            consent_posted={
+                **self.consent_posted,
+                **{n: self.attributes[n] for n, t in moved.items() if t in _CONSENT},
+            },
         )
 
 
@@ -109,11 +124,15 @@ def parse_submission(fields: Mapping[str, object]) -> Submission:
     check_text(fields)
     known: dict[str, object] = {}
     attributes: dict[str, object] = {}
+    consent_posted: dict[str, object] = {}
     for name, value in fields.items():
-        folded = _known_name(name)
+        folded = KNOWN_NAMES.get(fold_field_name(name))
         if folded is None:
             attributes[name] = value
-        elif folded not in known:
+            continue
+        if folded in _CONSENT:
+            consent_posted[name] = value
+        if folded not in known:
             known[folded] = value
         elif not same_value(known[folded], value):
             raise InvalidRequest(reason="conflicting_values", field=folded)
@@ -123,19 +142,16 @@ def parse_submission(fields: Mapping[str, object]) -> Submission:
         source_id=known.get("source_id"),
         source_key=known.get("source_key"),
         idempotency_key=known.get("idempotency_key"),
-        contact={name: _contact_value(name, known.get(name)) for name in CONTACT_FIELDS},
+        contact={name: _text_value(name, known.get(name)) for name in CONTACT_FIELDS},
         is_test=_is_test(known.get("is_test")),
         attributes=attributes,
+        consent={name: _text_value(name, known.get(name)) for name in CONSENT_FIELDS},
+        consent_posted=consent_posted,
         posted=fields,
     )
 
 
-def _known_name(name: str) -> str | None:
-    folded = fold_field_name(name)
-    return folded if folded in _KNOWN else None
-
-
-def _contact_value(name: str, value: object) -> str | None:
+def _text_value(name: str, value: object) -> str | None:
     if value is None:
         return None
     limit = _MAX_LENGTHS[name]

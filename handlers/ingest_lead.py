@@ -68,7 +68,7 @@ class IngestLeadHandler:
                     fresh = True
                     continue
                 # A new statement: it sees the row a concurrent request just committed.
-                view = await store.get_lead(GetLead(source.value.source_id, lead.idempotency_key))
+                view = await store.get_lead(GetLead(source.value.source_id, lead.lead_id))
                 if view is not None:
                     return LeadIngested(view, replayed=True)
         raise ServiceUnavailable() from RuntimeError(

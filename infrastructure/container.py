@@ -15,15 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commands.base import Command
 from commands.catalog import ApplyCatalog
+from commands.erase_contact import EraseContact
 from commands.ingest_lead import IngestLead
 from handlers.bus import CommandBus
 from handlers.catalog import ApplyCatalogHandler
 from handlers.catalog_ports import OpenCatalogUnitOfWork
+from handlers.erase_contact import EraseContactHandler
+from handlers.erase_contact_ports import CriterionHasher, OpenErasureStore
 from handlers.ingest_lead import IngestLeadHandler
 from handlers.ingest_lead_ports import OpenLeadStore
 from handlers.source_cache import SourceCache
 from infrastructure.catalog_store import SqlCatalogReader, open_catalog_unit_of_work
 from infrastructure.engine import create_engine
+from infrastructure.erasure_store import HmacCriterionHasher, open_erasure_store
 from infrastructure.lead_store import open_lead_store
 from infrastructure.migrate import AlembicSchemaProbe
 from infrastructure.settings import Settings
@@ -44,6 +48,7 @@ R = TypeVar("R")
 HANDLERS: dict[type[Command[Any]], type[Any]] = {
     IngestLead: IngestLeadHandler,
     ApplyCatalog: ApplyCatalogHandler,
+    EraseContact: EraseContactHandler,
 }
 QUERY_HANDLERS: dict[type[Query[Any]], type[Any]] = {
     CheckReadiness: CheckReadinessHandler,
@@ -81,6 +86,8 @@ def bootstrap(settings: Settings | None = None) -> Application:
     # One per process: the catalog answers that every ingest request classifies with.
     container.register(SourceCache, instance=SourceCache())
     container.register(OpenCatalogUnitOfWork, instance=partial(open_catalog_unit_of_work, engine))
+    container.register(OpenErasureStore, instance=partial(open_erasure_store, engine))
+    container.register(CriterionHasher, instance=HmacCriterionHasher(settings.erasure_key))
     container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))
     container.register(CatalogReader, instance=SqlCatalogReader(engine))
     for handler_type in (*HANDLERS.values(), *QUERY_HANDLERS.values()):

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from domain.aliases import usable_aliases
+from domain.consent import CONSENT_COLUMNS
 from domain.fields import CONTACT_FIELDS
 from domain.lead import LeadView, NewLead
 from domain.sources import MappedSource, SourceBinding, Versioned
@@ -47,13 +48,13 @@ SOURCES_MAPPED_TO_HOST = Statement(
 )
 
 # The columns of a new lead, each bound from the parameter of the same name: the lead's own
-# fields, its source's bindings, its contact fields and its attributes.
+# fields, its source's bindings, its contact fields, its consent evidence and its attributes.
 _BINDINGS = ("source_id", "offer_id", "market_id", "vertical_id")
 _OWN = (
     *("lead_id", "idempotency_key", "idempotency_key_origin", "is_test", "normalized_email"),
     *("normalized_phone", "received_host", "received_path", "client_ip", "user_agent"),
 )
-LEAD_COLUMNS = (*_OWN, *_BINDINGS, *CONTACT_FIELDS, "attributes")
+LEAD_COLUMNS = (*_OWN, *_BINDINGS, *CONTACT_FIELDS, *CONSENT_COLUMNS, "attributes")
 LEAD_VALUES = ", ".join(
     "CAST(:attributes AS jsonb)" if column == "attributes" else f":{column}"
     for column in LEAD_COLUMNS
@@ -131,6 +132,7 @@ def insert_lead_params(lead: NewLead) -> dict[str, object]:
         **{name: getattr(lead.source, name) for name in _BINDINGS},
         **{name: getattr(lead, name) for name in _OWN},
         **{name: lead.contact.get(name) for name in CONTACT_FIELDS},
+        **lead.consent,
         "attributes": json.dumps(lead.attributes, ensure_ascii=False, separators=(",", ":")),
     }
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -70,6 +70,20 @@ Networks = Annotated[
     NoDecode,  # a comma-separated list, not JSON
     BeforeValidator(_networks),
     Accepts("comma-separated networks such as 10.0.0.0/8,2001:db8::/32"),
+]
+
+
+def _erasure_key(value: str) -> str:
+    if value and len(value) < 32:
+        raise ValueError("too short to be a secret")
+    return value
+
+
+# Empty: unset. Never written out: an error line gives its length only.
+ErasureKey = Annotated[
+    str,
+    AfterValidator(_erasure_key),
+    Accepts("a secret of 32 characters or more", lambda key: f"{len(key)} characters"),
 ]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -132,6 +146,13 @@ class Settings(BaseSettings):
         "LEADS_DB_STATEMENT_CACHE", True, "set `false` behind PgBouncer in transaction pooling mode"
     )
     log_level: LogLevel = _variable("LOG_LEVEL", "INFO", "level of the `leads` loggers")
+    erasure_key: ErasureKey = _variable(
+        "LEADS_ERASURE_KEY",
+        "",
+        "secret keying the hash of the email or phone number an erasure matched, kept in its "
+        "audit row; `leads erase --email/--phone` needs it "
+        "(see [docs/consent-and-erasure.md](docs/consent-and-erasure.md))",
+    )
 
     @field_validator("*", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""`GetLead`: the current state of one lead, by the key its source created it under.
+"""`GetLead`: the current state of one lead of a source, by its id.
 
 Plain SQL returning the one result shape, `domain.lead.LeadView` (its fields are the columns).
 """
@@ -7,23 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from domain.lead import LEAD_VIEW_FIELDS, LeadView
 from queries.base import Query
 
 LEAD_VIEW_COLUMNS = ", ".join(LEAD_VIEW_FIELDS)
-LEAD_BY_IDEMPOTENCY_KEY = (
-    f"SELECT {LEAD_VIEW_COLUMNS} FROM leads WHERE source_id = $1 AND idempotency_key = $2"
-)
+LEAD_BY_ID = f"SELECT {LEAD_VIEW_COLUMNS} FROM leads WHERE source_id = $1 AND lead_id = $2"
 
 
 @dataclass(frozen=True, slots=True)
 class GetLead(Query[LeadView | None]):
-    """The lead `source_id` created under `idempotency_key`, as committed when the statement
-    starts; None when there is none."""
+    """The lead `lead_id` of `source_id`, as committed when the statement starts; None when
+    there is none. A lead's id is a function of the key its source created it under
+    (domain/idempotency.py), so this is also the lead of that key, erased leads included,
+    whose derived key erasure replaced."""
 
     source_id: int
-    idempotency_key: str
+    lead_id: UUID
 
 
 class Rows(Protocol):
@@ -40,7 +41,5 @@ class GetLeadHandler:
         self._rows = rows
 
     async def __call__(self, query: GetLead) -> LeadView | None:
-        row = await self._rows.fetchrow(
-            LEAD_BY_IDEMPOTENCY_KEY, query.source_id, query.idempotency_key
-        )
+        row = await self._rows.fetchrow(LEAD_BY_ID, query.source_id, query.lead_id)
         return None if row is None else LeadView.from_row(row)

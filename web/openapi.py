@@ -33,7 +33,7 @@ def _text(limit: int | None) -> dict[str, Any]:
 
 def _field_schema(field: PostedField) -> dict[str, Any]:
     """The JSON Schema of one row of the field table (domain/fields.py)."""
-    schema: dict[str, Any] = {"description": field.notes} if field.notes else {}
+    schema: dict[str, Any] = {"description": field.description} if field.description else {}
     if field.type == "source_id":
         schema["oneOf"] = [{"type": "integer"}, {"type": "string"}, {"type": "null"}]
     elif field.type == "text":

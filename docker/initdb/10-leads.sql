@@ -185,6 +185,76 @@ CREATE OR REPLACE FUNCTION leads_guard_update() RETURNS trigger LANGUAGE plpgsql
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+ALTER TABLE leads
+            ADD COLUMN trustedform_cert_url text NULL
+                CONSTRAINT leads_trustedform_cert_url_check
+                CHECK (char_length(trustedform_cert_url) <= 2048),
+            ADD COLUMN trustedform_cert_id text NULL
+                CONSTRAINT leads_trustedform_cert_id_check
+                CHECK (trustedform_cert_id ~ '^[0-9a-f]{40}$'),
+            ADD COLUMN trustedform_ping_url text NULL
+                CONSTRAINT leads_trustedform_ping_url_check
+                CHECK (char_length(trustedform_ping_url) <= 2048),
+            ADD COLUMN jornaya_leadid text NULL
+                CONSTRAINT leads_jornaya_leadid_check CHECK (char_length(jornaya_leadid) <= 100),
+            ADD COLUMN normalized_jornaya_leadid text NULL
+                CONSTRAINT leads_normalized_jornaya_leadid_check
+                CHECK (normalized_jornaya_leadid
+                    ~ '^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$'),
+            ADD COLUMN tcpa_consent_text text NULL
+                CONSTRAINT leads_tcpa_consent_text_check
+                CHECK (char_length(tcpa_consent_text) <= 10000),
+            ADD COLUMN consent_at timestamptz NULL,
+            ADD COLUMN page_url text NULL
+                CONSTRAINT leads_page_url_check CHECK (char_length(page_url) <= 2048),
+            ADD COLUMN erased_at timestamptz NULL;
+
+CREATE TABLE lead_erasures (
+            erasure_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            started_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz NULL,
+            criterion text NOT NULL
+                CHECK (criterion IN ('email', 'phone', 'received_before')),
+            -- HMAC-SHA256 (hex) of the normalized email or phone under LEADS_ERASURE_KEY.
+            criterion_hash text NULL CHECK (criterion_hash ~ '^[0-9a-f]{64}$'),
+            received_before timestamptz NULL,
+            source_id bigint NULL REFERENCES sources (source_id),
+            leads_erased bigint NOT NULL DEFAULT 0 CHECK (leads_erased >= 0),
+            CHECK ((criterion = 'received_before') = (received_before IS NOT NULL)),
+            CHECK ((criterion = 'received_before') = (criterion_hash IS NULL))
+        );
+
+CREATE OR REPLACE FUNCTION leads_guard_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF OLD.erased_at IS NULL AND NEW.erased_at IS NOT NULL THEN
+                IF (NEW.lead_id, NEW.source_id, NEW.offer_id, NEW.market_id, NEW.vertical_id, NEW.idempotency_key_origin) IS DISTINCT FROM (OLD.lead_id, OLD.source_id, OLD.offer_id, OLD.market_id, OLD.vertical_id, OLD.idempotency_key_origin)
+                    OR NOT (NEW.email IS NULL AND NEW.normalized_email IS NULL AND NEW.phone IS NULL AND NEW.normalized_phone IS NULL AND NEW.first_name IS NULL AND NEW.last_name IS NULL AND NEW.address IS NULL AND NEW.city IS NULL AND NEW.region IS NULL AND NEW.postal_code IS NULL AND NEW.country IS NULL AND NEW.client_ip IS NULL AND NEW.user_agent IS NULL AND NEW.trustedform_cert_url IS NULL AND NEW.trustedform_cert_id IS NULL AND NEW.trustedform_ping_url IS NULL AND NEW.jornaya_leadid IS NULL AND NEW.normalized_jornaya_leadid IS NULL AND NEW.tcpa_consent_text IS NULL AND NEW.page_url IS NULL)
+                    OR NEW.attributes IS DISTINCT FROM '{}'::jsonb
+                    OR NEW.consent_at IS DISTINCT FROM OLD.consent_at
+                    OR NEW.idempotency_key IS DISTINCT FROM (CASE OLD.idempotency_key_origin
+                        WHEN 'derived' THEN 'erased:' || OLD.lead_id::text
+                        ELSE OLD.idempotency_key END)
+                THEN
+                    RAISE EXCEPTION 'lead %: an erasure empties the person''s data and '
+                        'changes nothing else', OLD.lead_id
+                        USING ERRCODE = 'restrict_violation';
+                END IF;
+            ELSIF (NEW.lead_id, NEW.source_id, NEW.offer_id, NEW.market_id, NEW.vertical_id, NEW.idempotency_key, NEW.idempotency_key_origin, NEW.email, NEW.phone, NEW.first_name, NEW.last_name, NEW.address, NEW.city, NEW.region, NEW.postal_code, NEW.country, NEW.client_ip, NEW.user_agent, NEW.trustedform_cert_url, NEW.trustedform_cert_id, NEW.trustedform_ping_url, NEW.jornaya_leadid, NEW.normalized_jornaya_leadid, NEW.tcpa_consent_text, NEW.consent_at, NEW.page_url, NEW.erased_at) IS DISTINCT FROM (OLD.lead_id, OLD.source_id, OLD.offer_id, OLD.market_id, OLD.vertical_id, OLD.idempotency_key, OLD.idempotency_key_origin, OLD.email, OLD.phone, OLD.first_name, OLD.last_name, OLD.address, OLD.city, OLD.region, OLD.postal_code, OLD.country, OLD.client_ip, OLD.user_agent, OLD.trustedform_cert_url, OLD.trustedform_cert_id, OLD.trustedform_ping_url, OLD.jornaya_leadid, OLD.normalized_jornaya_leadid, OLD.tcpa_consent_text, OLD.consent_at, OLD.page_url, OLD.erased_at) THEN
+                RAISE EXCEPTION 'lead %: its bindings, idempotency key, raw contact and consent '
+                    'fields cannot change', OLD.lead_id
+                    USING ERRCODE = 'restrict_violation';
+            END IF;
+            IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
+                NEW.updated_at := now();
+            END IF;
+            RETURN NEW;
+        END
+        $$;
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 
 

@@ -20,7 +20,7 @@ import yaml
 
 from cli.catalog_docs import ERRORS, FIELDS
 from cli.serve import load_example_catalog
-from domain.submission import KNOWN_FIELDS
+from domain.fields import KNOWN_FIELDS
 from tests.support import leads, write
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog.yaml"

@@ -33,14 +33,14 @@ async def _columns(url: str, table: str) -> set[str]:
         await engine.dispose()
 
 
-def test_downgrade_one_step_drops_the_columns_and_upgrade_restores_them(
+def test_downgrade_below_publisher_intake_drops_the_columns_and_upgrade_restores_them(
     new_database,  # type: ignore[no-untyped-def]
 ) -> None:
     url = new_database()
     asyncio.run(migrate.upgrade(url))
     assert asyncio.run(_columns(url, "sources")) >= SOURCE_COLUMNS
     assert asyncio.run(_columns(url, "leads")) >= LEAD_COLUMNS
-    asyncio.run(migrate.downgrade(url, "-1"))
+    asyncio.run(migrate.downgrade(url, "0002"))
     assert not SOURCE_COLUMNS & asyncio.run(_columns(url, "sources"))
     assert not LEAD_COLUMNS & asyncio.run(_columns(url, "leads"))
     asyncio.run(migrate.upgrade(url))

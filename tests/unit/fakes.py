@@ -189,7 +189,14 @@ class FakeLeadStore:
         """The read side: a new statement, so it sees every committed lead."""
         if self._database.vanishing:
             return None
-        lead = self._database.leads.get((query.source_id, query.idempotency_key))
+        lead = next(
+            (
+                lead
+                for (source_id, _), lead in self._database.leads.items()
+                if source_id == query.source_id and lead.lead_id == query.lead_id
+            ),
+            None,
+        )
         return None if lead is None else self._database.view(lead)
 
 

@@ -12,6 +12,7 @@ from cli.catalog_docs import posting_instructions
 from domain.catalog import Market, Offer, Source, SourceDescription, Vertical
 from domain.errors import InvalidIdempotencyKeyFormat, InvalidRequest
 from domain.fields import (
+    CONSENT_FIELDS,
     CONTACT_FIELDS,
     FIELDS_BY_NAME,
     KNOWN_FIELDS,
@@ -41,6 +42,7 @@ def test_the_table() -> None:
     assert tuple(FIELDS_BY_NAME) == KNOWN_FIELDS  # names are unique
     assert all(name.isascii() and name == name.lower() for name in KNOWN_FIELDS)
     assert all(FIELDS_BY_NAME[name].limit is not None for name in CONTACT_FIELDS)
+    assert all(FIELDS_BY_NAME[name].limit is not None for name in CONSENT_FIELDS)
     assert {f.name for f in POSTED_FIELDS if f.role == "selector"} == {"source_id", "source_key"}
 
 
@@ -48,7 +50,8 @@ def test_the_table() -> None:
 def test_validation_enforces_each_limit(field: PostedField) -> None:
     assert field.limit is not None
     at_limit = parse_submission({field.name: "x" * field.limit})
-    assert at_limit.contact[field.name] == "x" * field.limit
+    typed = at_limit.consent if field.role == "consent" else at_limit.contact
+    assert typed[field.name] == "x" * field.limit
     with pytest.raises(InvalidRequest) as error:
         parse_submission({field.name: "x" * (field.limit + 1)})
     assert error.value.details == {"reason": "too_long", "field": field.name}
@@ -90,7 +93,7 @@ def test_openapi_request_schema_is_derived_row_by_row() -> None:
     assert str(MAX_ATTRIBUTES) in LEAD_REQUEST_SCHEMA["description"]
     for field in POSTED_FIELDS:
         schema = properties[field.name]
-        assert schema.get("description", "") == field.notes
+        assert schema.get("description", "") == field.description
         lengths = [schema.get("maxLength")] + [s.get("maxLength") for s in schema.get("oneOf", [])]
         assert [n for n in lengths if n is not None] == ([field.limit] if field.limit else [])
         types = _json_types(schema)

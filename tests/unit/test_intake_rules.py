@@ -20,21 +20,6 @@ ALIASES = {"fname": "first_name", "zip": "postal_code", "e-mail": "email", "mail
 # --- aliases ------------------------------------------------------------------------------
 
 
-def test_alias_targets_are_the_contact_fields_and_is_test() -> None:
-    assert ALIAS_TARGETS == (
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "address",
-        "city",
-        "region",
-        "postal_code",
-        "country",
-        "is_test",
-    )
-
-
 def test_aliases_rename_and_leave_everything_else_as_posted() -> None:
     posted = {"FName": "Jane", "ZIP": 94105, "Email": "j@example.com", "utm": "x"}
     assert apply_aliases(posted, ALIASES) == {

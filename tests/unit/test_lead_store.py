@@ -3,6 +3,7 @@ first statement it runs again on a new connection."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +13,10 @@ from sqlalchemy import exc as sa_exc
 
 from domain.errors import ServiceUnavailable
 from infrastructure.lead_store import SqlLeadStore, open_lead_store
-from queries.leads import LEAD_BY_IDEMPOTENCY_KEY, GetLead
+from queries.leads import LEAD_BY_ID, GetLead
 
-Q = LEAD_BY_IDEMPOTENCY_KEY
+Q = LEAD_BY_ID
+LEAD_ID = uuid.UUID(int=1)
 
 
 @dataclass
@@ -72,7 +74,7 @@ def _store(*drivers: FakeDriver) -> tuple[Any, FakeEngine]:
 
 
 async def _ask(store: SqlLeadStore, source_id: int = 7) -> None:
-    assert await store.get_lead(GetLead(source_id, "k")) is None
+    assert await store.get_lead(GetLead(source_id, LEAD_ID)) is None
 
 
 async def test_no_statement_takes_no_connection() -> None:

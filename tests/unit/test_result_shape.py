@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from commands.ingest_lead import LeadIngested
-from queries.leads import LEAD_BY_IDEMPOTENCY_KEY, LEAD_VIEW_COLUMNS, LeadView
+from queries.leads import LEAD_BY_ID, LEAD_VIEW_COLUMNS, LeadView
 from web.leads import lead_response
 from web.openapi import LEAD_RESPONSE_SCHEMA, RESPONSES, result_schema
 
@@ -105,7 +105,7 @@ def test_a_new_view_field_reaches_body_schema_and_columns() -> None:
 
 def test_columns_read_are_the_view_fields() -> None:
     assert LEAD_VIEW_COLUMNS.split(", ") == [f.name for f in dataclasses.fields(LeadView)]
-    assert f"SELECT {LEAD_VIEW_COLUMNS} FROM leads" in LEAD_BY_IDEMPOTENCY_KEY
+    assert f"SELECT {LEAD_VIEW_COLUMNS} FROM leads" in LEAD_BY_ID
 
 
 def test_view_is_built_from_a_row_by_name() -> None:

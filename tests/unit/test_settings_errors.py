@@ -101,7 +101,13 @@ def _leaf_commands(
                 yield from _leaf_commands(sub, (*prefix, name))
             return
     positionals = [a for a in command._actions if not a.option_strings and a.nargs != "?"]
-    yield [*prefix, *("x" for _ in positionals)]
+    # One option of each group of which one is required (`leads erase --email x`).
+    chosen = [
+        [group._group_actions[0].option_strings[0], "x"]
+        for group in command._mutually_exclusive_groups
+        if group.required
+    ]
+    yield [*prefix, *("x" for _ in positionals), *(arg for pair in chosen for arg in pair)]
 
 
 COMMANDS = list(_leaf_commands(parser()))

@@ -12,7 +12,6 @@ from domain.aliases import apply_aliases
 from domain.errors import InvalidRequest, LeadError
 from domain.submission import (
     CONTACT_FIELDS,
-    KNOWN_FIELDS,
     MAX_ATTRIBUTES,
     MAX_DEPTH,
     Submission,
@@ -26,27 +25,6 @@ def _nested(depth: int) -> object:
     for _ in range(depth):
         value = [value]
     return value
-
-
-def test_field_lists() -> None:
-    assert CONTACT_FIELDS == (
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "address",
-        "city",
-        "region",
-        "postal_code",
-        "country",
-    )
-    assert (
-        "source_id",
-        "source_key",
-        "idempotency_key",
-        *CONTACT_FIELDS,
-        "is_test",
-    ) == KNOWN_FIELDS
 
 
 def test_empty_submission() -> None:
