@@ -27,20 +27,20 @@ _TYPE_TEXT: dict[FieldType, str] = {
 }
 
 
+def _plain(text: str) -> str:
+    """Markdown code spans as plain text, for a terminal."""
+    return text.replace("`", "")
+
+
 def _limit_text(field: PostedField) -> str:
     limit = f"at most {field.limit} characters" if field.limit is not None else ""
-    return "; ".join(part for part in (limit, field.description) if part)
+    return "; ".join(part for part in (limit, _plain(field.description)) if part)
 
 
 # (field, accepted types, limit or meaning), derived from the field table (domain/fields.py).
 FIELDS: tuple[tuple[str, str, str], ...] = tuple(
     (field.name, _TYPE_TEXT[field.type], _limit_text(field)) for field in POSTED_FIELDS
 )
-
-
-def _plain(text: str) -> str:
-    """Markdown code spans as plain text, for a terminal."""
-    return text.replace("`", "")
 
 
 # (code, HTTP status, when), derived from the table of error codes (domain/errors.py).

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.consent import CONSENT_COLUMNS
+from domain.fields import POSTED_FIELDS
 from infrastructure import migrate
 from infrastructure.erasure_store import ERASED_COLUMNS
 from infrastructure.settings import to_asyncpg_url
@@ -97,6 +98,27 @@ async def test_consent_evidence_posted_as_json_is_stored_in_its_columns(
     assert {name: stored[name] for name in STORED_CONSENT} == STORED_CONSENT
     assert stored["attributes"] == {"utm_source": "x"}
     assert stored["erased_at"] is None
+
+
+NAMES = [
+    (name, field.name)
+    for field in POSTED_FIELDS
+    if field.role == "consent"
+    for name in (field.name, *field.also, field.name.upper())
+]
+
+
+@pytest.mark.parametrize(("name", "column"), NAMES)
+async def test_every_name_of_a_consent_field_reaches_its_column(
+    client: httpx.AsyncClient, catalog: Catalog, engine: AsyncEngine, name: str, column: str
+) -> None:
+    source = await catalog.source()
+    value = STORED_CONSENT[column]
+    posted = CONSENT["consent_at"] if column == "consent_at" else value
+    answer = await post(client, source, email="n@example.com", **{name: posted})
+    assert answer.status_code == 201, answer.text
+    stored = await row(engine, answer.json()["lead_id"])
+    assert stored[column] == value and stored["attributes"] == {}
 
 
 async def test_a_form_post_and_an_import_store_the_same_evidence(
