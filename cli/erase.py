@@ -53,6 +53,13 @@ def register(erase: argparse.ArgumentParser) -> None:
         metavar="N",
         help="leads per transaction (default 1000)",
     )
+    erase.add_argument(
+        "--pause",
+        type=float,
+        default=0.25,
+        metavar="SECONDS",
+        help="wait between batches, leaving the service its share of the machine (default 0.25)",
+    )
     erase.set_defaults(run=run)
 
 
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         source_code=args.source,
         dry_run=args.dry_run,
         batch_size=args.batch_size,
+        pause_s=args.pause,
     )
     try:
         result = asyncio.run(execute(command))

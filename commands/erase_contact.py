@@ -28,8 +28,9 @@ class EraseContact(Command[ContactErased]):
     receipt before `received_before`; only `source_code`'s leads when given.
 
     Exactly one of `email`, `phone` and `received_before` is set. Leads are erased in batches
-    of `batch_size`, each its own transaction: an interrupted run keeps what it erased, and
-    running it again erases the rest.
+    of `batch_size`, each its own transaction, `pause_s` apart so that the service keeps its
+    share of the database and the CPU: an interrupted run keeps what it erased, and running it
+    again erases the rest.
     """
 
     email: str | None = None
@@ -39,3 +40,4 @@ class EraseContact(Command[ContactErased]):
     source_code: str | None = None
     dry_run: bool = False
     batch_size: int = 1000
+    pause_s: float = 0.25

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from commands.erase_contact import ContactErased, EraseContact
 from domain.erasure import ErasureError, erasure_email, erasure_phone
 from handlers.erase_contact_ports import Criterion, CriterionHasher, OpenErasureStore
@@ -18,6 +20,8 @@ class EraseContactHandler:
             raise ErasureError("give exactly one of an email, a phone number or a cut-off")
         if command.batch_size < 1:
             raise ErasureError("the batch size must be at least 1")
+        if command.pause_s < 0:
+            raise ErasureError("the pause between batches cannot be negative")
         if command.email is not None:
             criterion = Criterion("email", erasure_email(command.email))
         elif command.phone is not None:
@@ -44,5 +48,6 @@ class EraseContactHandler:
                 total += erased
                 if erased < command.batch_size:
                     break
+                await asyncio.sleep(command.pause_s)
             await store.finish(erasure_id)
             return ContactErased(total, False, erasure_id)

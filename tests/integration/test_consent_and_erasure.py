@@ -308,7 +308,7 @@ async def test_retention_erases_leads_received_before_the_cut_off(
         ids=[uuid.UUID(i) for i in old],
     )
     status, out, _ = await erase(
-        capsys, "--older-than", "90d", "--source", source.code, "--batch-size", "2"
+        capsys, "--older-than", "90d", "--source", source.code, "--batch-size", "2", "--pause", "0"
     )
     assert status == 0 and out.startswith("erased 3 leads ")
     erased = {
@@ -500,7 +500,9 @@ async def test_posts_racing_an_erasure_create_exactly_one_lead_each(
     for index in range(60):  # one person's leads, erased one per transaction below
         answer = await post(client, source, email=erased_email, note=str(index))
         assert answer.status_code == 201
-    erasure = asyncio.create_task(erase(capsys, "--email", erased_email, "--batch-size", "1"))
+    erasure = asyncio.create_task(
+        erase(capsys, "--email", erased_email, "--batch-size", "1", "--pause", "0")
+    )
     answers = await asyncio.gather(
         *(post(client, source, email=racing_email, note="same") for _ in range(20))
     )

@@ -65,7 +65,8 @@ def test_criteria_are_normalized_as_leads_store_them() -> None:
 
 async def test_batches_run_until_one_comes_back_short_and_the_run_is_finished() -> None:
     store = FakeErasureStore(matching=5)
-    result = await handler(store)(EraseContact(email="A@Example.com", batch_size=2))
+    command = EraseContact(email="A@Example.com", batch_size=2, pause_s=0)
+    result = await handler(store)(command)
     assert (result.leads, result.dry_run, result.erasure_id) == (5, False, 1)
     assert store.batches == [2, 2, 1] and store.finished == [1]
     criterion, hashed = store.audits[0]
@@ -95,6 +96,7 @@ async def test_retention_needs_no_key_and_is_limited_to_the_source() -> None:
         (EraseContact(), "give exactly one of"),
         (EraseContact(email="a@example.com", phone="4155552671"), "give exactly one of"),
         (EraseContact(email="a@example.com", batch_size=0), "batch size"),
+        (EraseContact(email="a@example.com", pause_s=-1), "cannot be negative"),
         (EraseContact(email="a@example.com", source_code="nope"), "no source has the code"),
     ],
 )
