@@ -56,9 +56,9 @@ def register(erase: argparse.ArgumentParser) -> None:
     erase.add_argument(
         "--pause",
         type=float,
-        default=0.25,
+        default=0.5,
         metavar="SECONDS",
-        help="wait between batches, leaving the service its share of the machine (default 0.25)",
+        help="wait between batches, leaving the service its share of the machine (default 0.5)",
     )
     erase.set_defaults(run=run)
 

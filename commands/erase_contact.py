@@ -40,4 +40,4 @@ class EraseContact(Command[ContactErased]):
     source_code: str | None = None
     dry_run: bool = False
     batch_size: int = 1000
-    pause_s: float = 0.25
+    pause_s: float = 0.5
