@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -62,6 +63,10 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         # A wrong password or no server: one WARNING line now, not a surprise per request
         # (the same rate-limited line the first failing request would log).
         probe = asyncio.create_task(_warn_if_unusable(app, settings))
+        # What start-up built lives as long as the process: out of the collector's sight, a
+        # full collection walks only what requests allocate (tens of ms less per pause).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
