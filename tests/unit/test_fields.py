@@ -128,7 +128,7 @@ def test_docs_table_is_derived_row_by_row() -> None:
     for (_, type_text, limit_text), field in zip(DOCS_FIELDS, POSTED_FIELDS, strict=True):
         if field.limit is not None:
             assert f"at most {field.limit} characters" in limit_text
-        assert field.notes in limit_text
+        assert field.description.replace("`", "") in limit_text
         assert ("integer" in type_text) == (field.type in ("source_id", "text_or_integer"))
 
 
