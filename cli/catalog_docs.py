@@ -94,6 +94,15 @@ def _intake_lines(source: Source) -> list[str]:
         ]
     else:
         lines.append("  networks:   posts are accepted from any address")
+    if source.key_reuse == "reject":
+        lines += [
+            "  key reuse:  an idempotency key sent again with other content is refused:",
+            "              422 idempotency_key_reused; a retry of the same lead replays it",
+        ]
+    else:
+        lines.append(
+            "  key reuse:  an idempotency key sent again replays its lead, whatever it carries"
+        )
     aliases = source.aliases
     if aliases:
         lines += ["", "Your field names (accepted instead of ours; names match case-insensitively)"]

@@ -27,6 +27,7 @@ from domain.classification import (
 from domain.client_address import NetworkError, canonical_network
 from domain.errors import LeadError
 from domain.fields import ALIAS_TARGETS, SELECTOR_FIELDS, fold_field_name
+from domain.sources import KEY_REUSE_POLICIES, KeyReuse
 
 SECTIONS: tuple[str, ...] = ("markets", "verticals", "offers", "sources", "mappings")
 # The ingestion endpoint; every sub-path of it also takes leads (SPEC §6).
@@ -79,6 +80,8 @@ class Source:
     `require_key`: every lead must carry `source_key`, however the source is selected.
     `allowed_networks`: canonical CIDRs the client address must be in (empty: any).
     `field_aliases`: (publisher's folded field name, our field name) pairs, sorted.
+    `key_reuse`: a client's idempotency key reused with another payload replays the stored
+    lead (`replay`) or is refused with 422 (`reject`).
     """
 
     code: str
@@ -89,6 +92,7 @@ class Source:
     require_key: bool = False
     allowed_networks: tuple[str, ...] = ()
     field_aliases: tuple[tuple[str, str], ...] = ()
+    key_reuse: KeyReuse = "replay"
 
     @property
     def aliases(self) -> dict[str, str]:
@@ -388,7 +392,16 @@ def _source(reader: _EntryReader) -> Source:
         require_key=reader.flag("require_key", default=False),
         allowed_networks=_allowed_networks(reader),
         field_aliases=_field_aliases(reader),
+        key_reuse=_key_reuse(reader),
     )
+
+
+def _key_reuse(reader: _EntryReader) -> KeyReuse:
+    value = reader.text("key_reuse", default="replay")
+    for policy in KEY_REUSE_POLICIES:
+        if value == policy:
+            return policy
+    raise reader.error("key_reuse", f"must be one of {', '.join(KEY_REUSE_POLICIES)}")
 
 
 def _mapping(reader: _EntryReader) -> HttpMapping:
@@ -405,7 +418,10 @@ _VERTICAL_FIELDS = _Fields(required=("code", "name"))
 _OFFER_FIELDS = _Fields(required=("code", "name", "market", "vertical"), kept=("active",))
 _SOURCE_FIELDS = _Fields(
     required=("code", "name", "offer"),
-    kept=("source_key", "active", "require_key", "allowed_networks", "field_aliases"),
+    kept=(
+        *("source_key", "active", "require_key", "allowed_networks", "field_aliases"),
+        "key_reuse",
+    ),
 )
 _MAPPING_FIELDS = _Fields(
     required=("source", "hostname"), kept=("active",), defaulted=("path_prefix",)
@@ -504,6 +520,8 @@ def _source_row(source: Source) -> dict[str, object]:
         row["allowed_networks"] = list(source.allowed_networks)
     if source.field_aliases:
         row["field_aliases"] = dict(source.field_aliases)
+    if source.key_reuse != "replay":
+        row["key_reuse"] = source.key_reuse
     return row
 
 
@@ -511,7 +529,7 @@ def catalog_document(snapshot: CatalogSnapshot) -> dict[str, list[dict[str, obje
     """The stored catalog in the document format, ordered for diffs.
 
     Every field is explicit except the intake fields of a source that does not use them
-    (`require_key`, `allowed_networks`, `field_aliases`), so a catalog that never used
+    (`require_key`, `allowed_networks`, `field_aliases`, `key_reuse`), so a catalog that never used
     them exports as it always did.
     """
     return {

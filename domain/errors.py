@@ -140,6 +140,12 @@ class ErrorCode(StrEnum):
         408,
         "the request did not arrive in time; send it again with the same idempotency key",
     )
+    IDEMPOTENCY_KEY_REUSED = (
+        "idempotency_key_reused",
+        422,
+        "the source refuses a reused idempotency key (`key_reuse: reject`), and this one was "
+        "used for a lead with other content; nothing is stored (`details` is empty)",
+    )
     REQUEST_HEADER_TOO_LARGE = (
         "request_header_too_large",
         431,
@@ -232,6 +238,14 @@ class IdempotencyDerivationFailed(LeadError):
     code = ErrorCode.IDEMPOTENCY_DERIVATION_FAILED
     default_message = (
         "No idempotency key was given and none can be derived: send an email or a phone."
+    )
+
+
+class IdempotencyKeyReused(LeadError):
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+    default_message = (
+        "This idempotency key was used for a lead with other content: send this lead under "
+        "a key of its own."
     )
 
 

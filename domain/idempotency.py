@@ -81,7 +81,7 @@ def reconcile_client_key(header_key: str | None, field_key: object) -> str | Non
     return header if header is not None else field
 
 
-def derive_idempotency_key(
+def content_digest(
     fields: Mapping[str, str | None],
     *,
     normalized_email: str | None,
@@ -89,10 +89,9 @@ def derive_idempotency_key(
     is_test: bool,
     attributes: Mapping[str, object],
 ) -> str:
-    """`d1:` + SHA-256 of the canonical JSON of the lead's content (SPEC §8)."""
-    # Falsy, not just None: an empty normalized value identifies nobody either.
-    if not normalized_email and not normalized_phone:
-        raise IdempotencyDerivationFailed(required_any_of=["email", "phone"])
+    """SHA-256 (hex) of the canonical JSON of the lead's content (SPEC §8): the derived key,
+    and every lead's fingerprint. Formatting the same email or phone otherwise, or trimming a
+    field, changes nothing; any other difference does."""
     content: dict[str, object] = {"is_test": bool(is_test), "attributes": dict(attributes)}
     if normalized_email:
         content["email"] = normalized_email
@@ -103,9 +102,36 @@ def derive_idempotency_key(
         if value is not None and value.strip():
             content[name] = value.strip()
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return DERIVED_KEY_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def derived_key(digest: str, *, normalized_email: str | None, normalized_phone: str | None) -> str:
+    """`d1:` + the content digest, for a lead that names an email or a phone number."""
+    # Falsy, not just None: an empty normalized value identifies nobody either.
+    if not normalized_email and not normalized_phone:
+        raise IdempotencyDerivationFailed(required_any_of=["email", "phone"])
+    return DERIVED_KEY_PREFIX + digest
 
 
 def lead_id_for(source_id: int, idempotency_key: str) -> uuid.UUID:
     """The deterministic lead id of (source, key): replays and concurrent copies agree on it."""
     return uuid.uuid5(LEAD_ID_NAMESPACE, f"{source_id}:{idempotency_key}")
+
+
+def derive_idempotency_key(
+    fields: Mapping[str, str | None],
+    *,
+    normalized_email: str | None,
+    normalized_phone: str | None,
+    is_test: bool,
+    attributes: Mapping[str, object],
+) -> str:
+    """The derived key of a lead's content (`derived_key` of its `content_digest`)."""
+    digest = content_digest(
+        fields,
+        normalized_email=normalized_email,
+        normalized_phone=normalized_phone,
+        is_test=is_test,
+        attributes=attributes,
+    )
+    return derived_key(digest, normalized_email=normalized_email, normalized_phone=normalized_phone)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from domain.client_address import Address
 from domain.consent import consent_columns
-from domain.idempotency import derive_idempotency_key, lead_id_for
+from domain.idempotency import content_digest, derived_key, lead_id_for
 from domain.normalization import normalize_email, normalize_phone
 from domain.sources import SourceBinding
 from domain.submission import Submission
@@ -59,6 +59,9 @@ class NewLead:
     consent: Mapping[str, object]
     received_host: str | None
     received_path: str
+    # SHA-256 of its content (the derived key's digest, whatever its key): what tells a client
+    # key reused with another payload from a retry.
+    fingerprint: str
     # Who posted it (NULL for a lead with no HTTP client, e.g. imported from a file).
     client_ip: Address | None
     user_agent: str | None
@@ -79,17 +82,18 @@ class NewLead:
         from the fields (SPEC §7, §8)."""
         email = normalize_email(fields.contact.get("email"))
         phone = normalize_phone(fields.contact.get("phone"), source.phone_region)
+        digest = content_digest(
+            fields.contact,
+            normalized_email=email,
+            normalized_phone=phone,
+            is_test=fields.is_test,
+            # Consent fields enter it as posted, as every field outside the contact did
+            # before they had columns of their own: the same request, the same key.
+            attributes={**fields.attributes, **fields.consent_posted},
+        )
         key = client_key
         if key is None:
-            key = derive_idempotency_key(
-                fields.contact,
-                normalized_email=email,
-                normalized_phone=phone,
-                is_test=fields.is_test,
-                # Consent fields enter it as posted, as every field outside the contact did
-                # before they had columns of their own: the same request, the same key.
-                attributes={**fields.attributes, **fields.consent_posted},
-            )
+            key = derived_key(digest, normalized_email=email, normalized_phone=phone)
         return cls(
             lead_id=lead_id_for(source.source_id, key),
             source=source,
@@ -101,6 +105,7 @@ class NewLead:
             normalized_phone=phone,
             attributes=fields.attributes,
             consent=consent_columns(fields.consent),
+            fingerprint=digest,
             received_host=received_host,
             received_path=received_path,
             client_ip=client_ip,

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from domain.client_address import Network
 
 T = TypeVar("T")
+# What a client's idempotency key reused with another payload gets: the stored lead, or 422.
+KeyReuse = Literal["replay", "reject"]
+KEY_REUSE_POLICIES: tuple[KeyReuse, ...] = ("replay", "reject")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class SourceBinding:
     require_key: bool = False
     allowed_networks: tuple[Network, ...] = ()
     field_aliases: Mapping[str, str] = field(default_factory=dict, hash=False)
+    key_reuse: KeyReuse = "replay"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from domain.classification import (
     select_mapping,
 )
 from domain.errors import (
+    IdempotencyKeyReused,
     InvalidSource,
     InvalidSourceKey,
     LeadError,
@@ -68,9 +69,11 @@ class IngestLeadHandler:
                     fresh = True
                     continue
                 # A new statement: it sees the row a concurrent request just committed.
-                view = await store.get_lead(GetLead(source.value.source_id, lead.lead_id))
-                if view is not None:
-                    return LeadIngested(view, replayed=True)
+                stored = await store.get_lead(GetLead(source.value.source_id, lead.lead_id))
+                if stored is not None:
+                    if _reused(source.value, lead, stored.fingerprint):
+                        raise IdempotencyKeyReused()
+                    return LeadIngested(stored.view, replayed=True)
         raise ServiceUnavailable() from RuntimeError(
             f"no lead written in {MAX_ATTEMPTS} attempts: the catalog kept changing or the "
             "lead kept vanishing"
@@ -120,6 +123,17 @@ def _is_own_key(presented: object, own_key: str | None) -> bool:
     except LeadError:
         return False
     return keys_match(canonical, own_key)
+
+
+def _reused(source: SourceBinding, lead: NewLead, stored_fingerprint: str | None) -> bool:
+    """Whether a client key comes back with other content at a source that refuses that.
+    A lead stored without a fingerprint (before fingerprints, or erased) replays."""
+    return (
+        source.key_reuse == "reject"
+        and lead.idempotency_key_origin == "client"
+        and stored_fingerprint is not None
+        and stored_fingerprint != lead.fingerprint
+    )
 
 
 def _new_lead(

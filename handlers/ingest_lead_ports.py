@@ -10,7 +10,7 @@ from typing import Protocol
 from domain.lead import LeadView, NewLead
 from domain.sources import MappedSource, SourceBinding, Versioned
 from queries.base import QueryHandler
-from queries.leads import GetLead
+from queries.leads import GetLead, StoredLead
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class LeadStore(Protocol):
 
     sources: SourceRepository
     leads: LeadRepository
-    get_lead: QueryHandler[GetLead, LeadView | None]
+    get_lead: QueryHandler[GetLead, StoredLead | None]
 
 
 # Opens a lead store for one command; leaving it returns the connection.

@@ -31,7 +31,8 @@ SNAPSHOT = text(
          FROM offers o JOIN markets m USING (market_id) JOIN verticals v USING (vertical_id)),
       (SELECT coalesce(json_agg(json_build_array(s.code, s.name, o.code, s.source_key,
                                                  s.is_active, s.source_id, s.require_key,
-                                                 s.allowed_networks, s.field_aliases)
+                                                 s.allowed_networks, s.field_aliases,
+                                                 s.key_reuse)
                                 ORDER BY s.code), '[]')
          FROM sources s JOIN offers o USING (offer_id)),
       (SELECT coalesce(json_agg(json_build_array(s.code, mp.hostname, mp.path_prefix,
@@ -59,14 +60,14 @@ SAVE_OFFER = text(
 RELEASE_SOURCE_KEYS = text("UPDATE sources SET source_key = NULL WHERE code = ANY(:codes)")
 SAVE_SOURCE = text(
     "INSERT INTO sources (code, name, offer_id, source_key, is_active, require_key, "
-    "allowed_networks, field_aliases) VALUES (:code, :name, "
+    "allowed_networks, field_aliases, key_reuse) VALUES (:code, :name, "
     "(SELECT offer_id FROM offers WHERE code = :offer), :source_key, :active, :require_key, "
     "CAST(CAST(:allowed_networks AS text[]) AS cidr[]), "
-    "CAST(CAST(:field_aliases AS text) AS jsonb)) "
+    "CAST(CAST(:field_aliases AS text) AS jsonb), :key_reuse) "
     "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, offer_id = EXCLUDED.offer_id, "
     "source_key = EXCLUDED.source_key, is_active = EXCLUDED.is_active, "
     "require_key = EXCLUDED.require_key, allowed_networks = EXCLUDED.allowed_networks, "
-    "field_aliases = EXCLUDED.field_aliases"
+    "field_aliases = EXCLUDED.field_aliases, key_reuse = EXCLUDED.key_reuse"
 )
 INSERT_MAPPING = text(
     "INSERT INTO source_http_mappings (source_id, hostname, path_prefix, is_active) "
@@ -96,7 +97,7 @@ def _network(text: str) -> str:
 
 
 def _source(row: list[Any]) -> Source:
-    code, name, offer, source_key, active, _, require_key, networks, aliases = row
+    code, name, offer, source_key, active, _, require_key, networks, aliases, key_reuse = row
     return Source(
         code=code,
         name=name,
@@ -106,6 +107,7 @@ def _source(row: list[Any]) -> Source:
         require_key=require_key,
         allowed_networks=tuple(_network(network) for network in networks),
         field_aliases=tuple(sorted((str(a), str(t)) for a, t in aliases.items())),
+        key_reuse=key_reuse,
     )
 
 
@@ -168,6 +170,7 @@ class SqlCatalogRepository:
                 "require_key": source.require_key,
                 "allowed_networks": list(source.allowed_networks),
                 "field_aliases": json.dumps(source.aliases, ensure_ascii=False),
+                "key_reuse": source.key_reuse,
             },
         )
 

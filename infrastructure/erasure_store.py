@@ -26,6 +26,7 @@ ERASED_COLUMNS: tuple[str, ...] = (
     "normalized_phone",
     "client_ip",
     "user_agent",
+    "fingerprint",  # a hash of the person's data, like a derived key
     *(column for column in CONSENT_COLUMNS if column != "consent_at"),
 )
 _MATCHES = {

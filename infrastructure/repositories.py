@@ -27,6 +27,7 @@ from queries.leads import LEAD_VIEW_COLUMNS
 _SOURCE_COLUMNS = (
     "s.source_id, s.source_key, o.offer_id, o.market_id, o.vertical_id, m.phone_region, "
     "s.require_key, s.allowed_networks, CAST(s.field_aliases AS text) AS field_aliases, "
+    "s.key_reuse, "
     "v.version AS catalog_version"
 )
 _ACTIVE_SOURCES = (
@@ -53,6 +54,7 @@ _BINDINGS = ("source_id", "offer_id", "market_id", "vertical_id")
 _OWN = (
     *("lead_id", "idempotency_key", "idempotency_key_origin", "is_test", "normalized_email"),
     *("normalized_phone", "received_host", "received_path", "client_ip", "user_agent"),
+    "fingerprint",
 )
 LEAD_COLUMNS = (*_OWN, *_BINDINGS, *CONTACT_FIELDS, *CONSENT_COLUMNS, "attributes")
 LEAD_VALUES = ", ".join(
@@ -97,7 +99,10 @@ def _aliases(stored: str) -> dict[str, str]:
 
 def _binding(row: Any) -> SourceBinding:
     return SourceBinding(
-        **{name: row[name] for name in (*_BINDINGS, "source_key", "phone_region", "require_key")},
+        **{
+            name: row[name]
+            for name in (*_BINDINGS, "source_key", "phone_region", "require_key", "key_reuse")
+        },
         allowed_networks=tuple(row["allowed_networks"]),  # asyncpg reads cidr as networks
         field_aliases=_aliases(row["field_aliases"]),
     )

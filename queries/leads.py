@@ -13,11 +13,22 @@ from domain.lead import LEAD_VIEW_FIELDS, LeadView
 from queries.base import Query
 
 LEAD_VIEW_COLUMNS = ", ".join(LEAD_VIEW_FIELDS)
-LEAD_BY_ID = f"SELECT {LEAD_VIEW_COLUMNS} FROM leads WHERE source_id = $1 AND lead_id = $2"
+LEAD_BY_ID = (
+    f"SELECT {LEAD_VIEW_COLUMNS}, fingerprint FROM leads WHERE source_id = $1 AND lead_id = $2"
+)
 
 
 @dataclass(frozen=True, slots=True)
-class GetLead(Query[LeadView | None]):
+class StoredLead:
+    """A lead as stored: its view, and the fingerprint of the content it was created with
+    (None for a lead stored before fingerprints, or erased)."""
+
+    view: LeadView
+    fingerprint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GetLead(Query[StoredLead | None]):
     """The lead `lead_id` of `source_id`, as committed when the statement starts; None when
     there is none. A lead's id is a function of the key its source created it under
     (domain/idempotency.py), so this is also the lead of that key, erased leads included,
@@ -40,6 +51,6 @@ class GetLeadHandler:
     def __init__(self, rows: Rows) -> None:
         self._rows = rows
 
-    async def __call__(self, query: GetLead) -> LeadView | None:
+    async def __call__(self, query: GetLead) -> StoredLead | None:
         row = await self._rows.fetchrow(LEAD_BY_ID, query.source_id, query.lead_id)
-        return None if row is None else LeadView.from_row(row)
+        return None if row is None else StoredLead(LeadView.from_row(row), row["fingerprint"])

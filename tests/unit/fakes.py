@@ -16,12 +16,12 @@ import punq
 from commands.ingest_lead import IngestLead
 from domain.client_address import Network
 from domain.lead import LeadView, NewLead
-from domain.sources import MappedSource, SourceBinding, Versioned
+from domain.sources import KeyReuse, MappedSource, SourceBinding, Versioned
 from handlers.bus import CommandBus
 from handlers.ingest_lead_ports import OpenLeadStore, Written
 from handlers.source_cache import SourceCache
 from infrastructure.container import HANDLERS
-from queries.leads import GetLead
+from queries.leads import GetLead, StoredLead
 
 
 @dataclass
@@ -43,6 +43,7 @@ class FakeSource:
     allowed_networks: tuple[Network, ...] = ()
     # Usable aliases only, folded name -> target, as the SQL repository reads them.
     field_aliases: dict[str, str] = field(default_factory=dict)
+    key_reuse: KeyReuse = "replay"
 
 
 @dataclass
@@ -80,6 +81,7 @@ class FakeDatabase:
         require_key: bool = False,
         allowed_networks: tuple[Network, ...] = (),
         field_aliases: dict[str, str] | None = None,
+        key_reuse: KeyReuse = "replay",
     ) -> FakeSource:
         source = self.sources[source_id] = FakeSource(
             source_id,
@@ -89,6 +91,7 @@ class FakeDatabase:
             require_key,
             allowed_networks,
             dict(field_aliases or {}),
+            key_reuse,
         )
         self.change()
         return source
@@ -124,6 +127,7 @@ class FakeDatabase:
             source.require_key,
             source.allowed_networks,
             dict(source.field_aliases),
+            source.key_reuse,
         )
 
 
@@ -185,7 +189,7 @@ class FakeLeadStore:
         self.sources = FakeSourceRepository(database)
         self.leads = FakeLeadRepository(database)
 
-    async def get_lead(self, query: GetLead) -> LeadView | None:
+    async def get_lead(self, query: GetLead) -> StoredLead | None:
         """The read side: a new statement, so it sees every committed lead."""
         if self._database.vanishing:
             return None
@@ -197,7 +201,7 @@ class FakeLeadStore:
             ),
             None,
         )
-        return None if lead is None else self._database.view(lead)
+        return None if lead is None else StoredLead(self._database.view(lead), lead.fingerprint)
 
 
 @dataclass

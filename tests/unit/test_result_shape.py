@@ -105,7 +105,7 @@ def test_a_new_view_field_reaches_body_schema_and_columns() -> None:
 
 def test_columns_read_are_the_view_fields() -> None:
     assert LEAD_VIEW_COLUMNS.split(", ") == [f.name for f in dataclasses.fields(LeadView)]
-    assert f"SELECT {LEAD_VIEW_COLUMNS} FROM leads" in LEAD_BY_ID
+    assert f"SELECT {LEAD_VIEW_COLUMNS}, fingerprint FROM leads" in LEAD_BY_ID
 
 
 def test_view_is_built_from_a_row_by_name() -> None:
