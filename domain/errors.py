@@ -49,16 +49,20 @@ class ErrorCode(StrEnum):
             "malformed_json": "the body is not JSON",
             "not_an_object": "the JSON body is not an object",
             "malformed_form": "the form is not UTF-8 URL encoding",
-            "unsupported_content_type": "neither JSON nor a form",
+            "unsupported_content_type": "neither JSON, a form nor XML",
+            "malformed_xml": "the XML body (or `xml` form field) is not well-formed, or not in "
+            "its declared encoding",
+            "forbidden_xml": "XML with a DTD, entities or external references",
             "body_too_large": "the body is over `details.limit` bytes",
-            "too_deep": "JSON nested too deeply",
+            "too_deep": "JSON or XML nested too deeply",
             "number_too_long": "a JSON number over `details.limit` characters",
             "invalid_number": "a JSON number out of range",
             "wrong_type": "a field of the wrong type",
             "too_long": "a field over its length limit",
             "invalid_characters": "U+0000 or an unpaired surrogate in a string",
             "invalid_timestamp": "`consent_at` is not an ISO 8601 date and time with its offset",
-            "too_many_fields": f"over {MAX_ATTRIBUTES} fields for `attributes`",
+            "too_many_fields": f"over {MAX_ATTRIBUTES} fields for `attributes`, or an XML "
+            "document of over 1000 elements",
             "conflicting_values": "a field given twice with different values: in the body and "
             "the query string, or as a source's field alias and as the field",
             "control_characters": "control characters in the path",

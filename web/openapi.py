@@ -198,6 +198,13 @@ _REQUEST_BODY: dict[str, Any] = {
     "content": {
         "application/json": {"schema": LEAD_REQUEST_SCHEMA, "example": EXAMPLE_LEAD},
         "application/x-www-form-urlencoded": {"schema": LEAD_FORM_SCHEMA, "example": EXAMPLE_LEAD},
+        # Also `text/xml`, and a form field `xml` holding the document.
+        "application/xml": {
+            "schema": {**LEAD_FORM_SCHEMA, "xml": {"name": "lead"}},
+            "example": "<lead>"
+            + "".join(f"<{name}>{value}</{name}>" for name, value in EXAMPLE_LEAD.items())
+            + "</lead>",
+        },
     },
 }
 _IDEMPOTENCY_HEADER: dict[str, Any] = {
