@@ -122,9 +122,7 @@ def parse_xml(body: bytes | str) -> dict[str, object]:
     a name repeated a list. XML attributes are not read. DTDs, entities and external
     references are refused before anything is expanded or fetched."""
     try:
-        root = parse_xml_document(
-            body, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
+        root = parse_xml_document(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
         raise InvalidRequest(
             "XML with a DTD, entities or external references is not accepted.",

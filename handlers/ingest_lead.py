@@ -6,6 +6,8 @@ was read at, else the answer is read again. A rejection that came from cached an
 confirmed against the database before it is given. Once the source is known, before anything
 is written: the source admits the lead (its key when required, the client address when it
 lists networks), then its field aliases apply, and only then is the idempotency key derived.
+A key that already names a lead replays it, unless the source refuses a client key reused with
+other content (`key_reuse: reject`, told by the stored fingerprint).
 """
 
 from __future__ import annotations
