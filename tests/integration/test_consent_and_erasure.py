@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -23,7 +26,7 @@ from domain.fields import POSTED_FIELDS
 from infrastructure import migrate
 from infrastructure.erasure_store import ERASED_COLUMNS
 from infrastructure.settings import to_asyncpg_url
-from tests.support import Catalog, CatalogSource, leads, write
+from tests.support import ROOT, Catalog, CatalogSource, leads, posix_only, write
 
 ERASURE_KEY = "k" * 40
 CERT = "0123456789abcdef0123456789abcdef01234567"
@@ -516,3 +519,65 @@ async def test_posts_racing_an_erasure_create_exactly_one_lead_each(
         s=source.source_id,
     )
     assert sorted(map(tuple, counts)) == [(False, 1), (True, 60)]
+
+
+@posix_only  # SIGINT to a child process
+async def test_an_interrupted_retention_run_keeps_what_it_erased_and_a_rerun_erases_the_rest(
+    client: httpx.AsyncClient,
+    catalog: Catalog,
+    engine: AsyncEngine,
+    database_url: str,
+    erasing: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import signal
+
+    source = await catalog.source()
+    for _ in range(6):
+        assert (await post(client, source, email=person()[0])).status_code == 201
+    await sql(
+        engine,
+        "UPDATE leads SET created_at = now() - interval '100 days' WHERE source_id = :s",
+        s=source.source_id,
+    )
+
+    async def erased() -> int:
+        ((count,),) = await sql(
+            engine,
+            "SELECT count(*) FROM leads WHERE source_id = :s AND erased_at IS NOT NULL",
+            s=source.source_id,
+        )
+        return int(count)
+
+    argv = ["erase", "--older-than", "90d", "--source", source.code, "--batch-size", "1"]
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "cli", *argv, "--pause", "30"),
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url, "LEADS_ERASURE_KEY": ERASURE_KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(200):  # the first batch, then the pause
+            if await erased():
+                break
+            await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        output, errors = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 130, errors
+    assert output == b""
+    assert errors.decode().startswith("leads: interrupted: the leads erased so far stay erased")
+    assert await erased() == 1
+    (audit,) = await sql(
+        engine,
+        "SELECT leads_erased, finished_at FROM lead_erasures WHERE source_id = :s",
+        s=source.source_id,
+    )
+    assert tuple(audit) == (1, None)  # counted, not finished
+    status, out, _ = await erase(capsys, *argv[1:], "--pause", "0")
+    assert status == 0 and out.startswith("erased 5 leads ")
+    assert await erased() == 6
