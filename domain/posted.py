@@ -142,21 +142,12 @@ def parse_xml(body: bytes | str) -> dict[str, object]:
 def _xml_children(element: Element, depth: int) -> dict[str, object]:
     if depth > MAX_XML_DEPTH:
         raise InvalidRequest("The XML document is nested too deeply.", reason="too_deep")
-    fields: dict[str, object] = {}
-    repeated: set[str] = set()
+    values: dict[str, list[object]] = {}
     for child in element:
         name = child.tag.rpartition("}")[2]  # `{namespace}local` → `local`
-        value: object = _xml_children(child, depth + 1) if len(child) else child.text or ""
-        if name not in fields:
-            fields[name] = value
-        elif name in repeated:
-            existing = fields[name]
-            assert isinstance(existing, list)
-            existing.append(value)
-        else:
-            fields[name] = [fields[name], value]
-            repeated.add(name)
-    return fields
+        value = _xml_children(child, depth + 1) if len(child) else child.text or ""
+        values.setdefault(name, []).append(value)
+    return {name: found[0] if len(found) == 1 else found for name, found in values.items()}
 
 
 def _form_fields(body: bytes) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from commands.erase_contact import ContactErased, EraseContact
 from domain.erasure import ErasureError, erasure_email, erasure_phone
@@ -33,9 +34,7 @@ class EraseContactHandler:
                 source_id = await store.source_id(command.source_code)
                 if source_id is None:
                     raise ErasureError(f"no source has the code {command.source_code!r}")
-                criterion = Criterion(
-                    criterion.kind, criterion.value, criterion.received_before, source_id
-                )
+                criterion = replace(criterion, source_id=source_id)
             if command.dry_run:
                 return ContactErased(await store.count(criterion), True, None)
             hashed = (

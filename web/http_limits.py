@@ -21,8 +21,7 @@ the application (`python -m uvicorn web.app:app`, `leads serve`, the container, 
   idle time between requests, and nothing covers a request once it has arrived;
 - every request the parser rejects gets 400 `invalid_request` with reason `malformed_http`,
   and `--limit-concurrency` refusals get 503 `service_unavailable` with `Retry-After`, all in
-  the error envelope.
-
+  the error envelope;
 - uvicorn's proxy headers (on by default: `X-Forwarded-For` believed from 127.0.0.1 and ::1,
   or from `--forwarded-allow-ips` / `FORWARDED_ALLOW_IPS`) are not applied: the client
   address is the TCP peer unless the peer is in `LEADS_TRUSTED_PROXIES`, decided by the service
@@ -144,6 +143,16 @@ def _timed_out(protocol: Any) -> None:
     _refuse(protocol, ErrorCode.REQUEST_TIMEOUT, body)
 
 
+def _cancelling_timer(connection_lost: Callable[[Any, Exception | None], None]) -> Any:
+    """`connection_lost` that first cancels the request timer: nothing left to time out."""
+
+    def timed_connection_lost(self: Any, exc: Exception | None) -> None:
+        _cancel_timer(self)
+        connection_lost(self, exc)
+
+    return timed_connection_lost
+
+
 def _patch(owner: object, name: str, replacement: Any) -> None:
     _ORIGINALS.setdefault((owner, name), getattr(owner, name, _ABSENT))
     setattr(owner, name, replacement)
@@ -170,7 +179,6 @@ def _install_httptools() -> None:
     on_headers_complete = _original(cls, "on_headers_complete")
     on_message_begin = _original(cls, "on_message_begin")
     on_message_complete = _original(cls, "on_message_complete")
-    connection_lost = _original(cls, "connection_lost")
 
     def guarded_data_received(self: Any, data: bytes) -> None:
         if self._leads_refused:
@@ -208,10 +216,6 @@ def _install_httptools() -> None:
         _cancel_timer(self)
         on_message_complete(self)
 
-    def timed_connection_lost(self: Any, exc: Exception | None) -> None:
-        _cancel_timer(self)
-        connection_lost(self, exc)
-
     for name, value in (
         ("_leads_refused", False),
         ("_leads_too_large", False),
@@ -225,13 +229,12 @@ def _install_httptools() -> None:
     _patch(cls, "send_400_response", send_400_response)
     _patch(cls, "on_message_begin", timed_on_message_begin)
     _patch(cls, "on_message_complete", timed_on_message_complete)
-    _patch(cls, "connection_lost", timed_connection_lost)
+    _patch(cls, "connection_lost", _cancelling_timer(_original(cls, "connection_lost")))
 
 
 def _install_h11() -> None:
     cls = h11_impl.H11Protocol
     data_received = _original(cls, "data_received")
-    connection_lost = _original(cls, "connection_lost")
 
     def guarded_data_received(self: Any, data: bytes) -> None:
         if self._leads_refused:
@@ -257,15 +260,11 @@ def _install_h11() -> None:
         # h11 gives up with "Receive buffer too long" when a header section outgrows it.
         _refuse_malformed(self, too_large=len(self.conn.trailing_data[0]) > limit)
 
-    def timed_connection_lost(self: Any, exc: Exception | None) -> None:
-        _cancel_timer(self)
-        connection_lost(self, exc)
-
     _patch(cls, "_leads_refused", False)
     _patch(cls, "_leads_timer", None)
     _patch(cls, "data_received", guarded_data_received)
     _patch(cls, "send_400_response", send_400_response)
-    _patch(cls, "connection_lost", timed_connection_lost)
+    _patch(cls, "connection_lost", _cancelling_timer(_original(cls, "connection_lost")))
 
 
 async def service_unavailable(scope: Any, receive: Any, send: Callable[[Any], Any]) -> None:

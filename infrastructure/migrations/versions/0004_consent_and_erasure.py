@@ -52,12 +52,25 @@ def _tuple(prefix: str, columns: tuple[str, ...]) -> str:
     return ", ".join(f"{prefix}.{column}" for column in columns)
 
 
-def _guard_function() -> str:
-    immutable = _IMMUTABLE_AFTER
-    all_erased = " AND ".join(f"NEW.{column} IS NULL" for column in _ERASED)
+def _guard_function(checks: str) -> str:
+    """The update guard: `checks` (PL/pgSQL) refuse what may not change; `updated_at` follows."""
     return f"""
         CREATE OR REPLACE FUNCTION leads_guard_update() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
+{checks}
+            IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
+                NEW.updated_at := now();
+            END IF;
+            RETURN NEW;
+        END
+        $$
+        """
+
+
+def _refuse_unless_erasure() -> str:
+    all_erased = " AND ".join(f"NEW.{column} IS NULL" for column in _ERASED)
+    immutable = _IMMUTABLE_AFTER
+    return f"""\
             IF OLD.erased_at IS NULL AND NEW.erased_at IS NOT NULL THEN
                 IF ({_tuple("NEW", _KEPT)}) IS DISTINCT FROM ({_tuple("OLD", _KEPT)})
                     OR NOT ({all_erased})
@@ -75,34 +88,17 @@ def _guard_function() -> str:
                 RAISE EXCEPTION 'lead %: its bindings, idempotency key, raw contact and consent '
                     'fields cannot change', OLD.lead_id
                     USING ERRCODE = 'restrict_violation';
-            END IF;
-            IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
-                NEW.updated_at := now();
-            END IF;
-            RETURN NEW;
-        END
-        $$
-        """
+            END IF;"""
 
 
-def _guard_function_before() -> str:
-    old = _tuple("OLD", _IMMUTABLE_BEFORE)
-    new = _tuple("NEW", _IMMUTABLE_BEFORE)
-    return f"""
-        CREATE OR REPLACE FUNCTION leads_guard_update() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
+def _refuse_any_change() -> str:
+    new, old = _tuple("NEW", _IMMUTABLE_BEFORE), _tuple("OLD", _IMMUTABLE_BEFORE)
+    return f"""\
             IF ({new}) IS DISTINCT FROM ({old}) THEN
                 RAISE EXCEPTION 'lead %: its bindings, idempotency key and raw contact '
                     'fields cannot change', OLD.lead_id
                     USING ERRCODE = 'restrict_violation';
-            END IF;
-            IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
-                NEW.updated_at := now();
-            END IF;
-            RETURN NEW;
-        END
-        $$
-        """
+            END IF;"""
 
 
 def upgrade() -> None:
@@ -151,11 +147,11 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute(_guard_function())
+    op.execute(_guard_function(_refuse_unless_erasure()))
 
 
 def downgrade() -> None:
-    op.execute(_guard_function_before())
+    op.execute(_guard_function(_refuse_any_change()))
     op.execute("DROP TABLE lead_erasures")
     op.execute(
         "ALTER TABLE leads DROP COLUMN erased_at, DROP COLUMN page_url, DROP COLUMN consent_at, "
