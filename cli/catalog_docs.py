@@ -13,8 +13,10 @@ from urllib.parse import quote, urlsplit
 import phonenumbers
 
 from domain.catalog import LEADS_PATH, Source, SourceDescription, posting_path
-from domain.errors import ErrorCode
+from domain.errors import ErrorCode, InvalidSource
 from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, FieldType, PostedField
+from domain.idempotency import lead_id_for
+from domain.replies import ReplyFormat, render
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 
@@ -160,8 +162,9 @@ def posting_instructions(
         f"  {'or ' if mapping_urls else ''}POST {generic_url} with {selectors} in the body"
     )
     lines += [
-        "  Body: a JSON object (Content-Type: application/json) or a form",
-        f"  (application/x-www-form-urlencoded), at most {max_body_bytes} bytes.",
+        "  Body: a JSON object (Content-Type: application/json), a form",
+        "  (application/x-www-form-urlencoded) or an XML document (application/xml or",
+        f"  text/xml: <lead><email>...</email>...</lead>), at most {max_body_bytes} bytes.",
         "  Query-string parameters count as fields too.",
     ]
 
@@ -201,25 +204,63 @@ def posting_instructions(
         "  - After a timeout or a 5xx, retry with the same key: it never creates a second lead.",
     ]
 
-    lines += [
-        "",
-        "Responses",
-        f'  Success: {{"lead_id": "<uuid>", "source_id": {description.source_id}, '
-        '"offer_id": <id>, "market_id": <id>,',
-        '            "vertical_id": <id>, "idempotency_key": "<key>",',
-        '            "idempotency_key_origin": "client", "status": "received", "replayed": false}',
-        '  Error: {"error": {"code": "<code>", "message": "<text>", "details": {...}}}',
-    ]
+    lines += _response_lines(description)
     lines += _table([("code", "HTTP", "when"), *ERRORS])
 
     body = _example_body(description, mapped=bool(mapping_urls))
     url = mapping_urls[0] if mapping_urls else generic_url
+    if source.reply_format is ReplyFormat.XML:
+        content_type, posted = "application/xml", render(XML, body, "lead").decode()
+    else:
+        content_type, posted = "application/json", json.dumps(body, ensure_ascii=False)
     lines += [
         "",
         "Example",
         f"  curl -sS -X POST {shlex.quote(url)} \\",
-        "    -H 'Content-Type: application/json' \\",
+        f"    -H 'Content-Type: {content_type}' \\",
         "    -H 'Idempotency-Key: order-10001' \\",
-        f"    -d {shlex.quote(json.dumps(body, ensure_ascii=False))}",
+        f"    -d {shlex.quote(posted)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+XML = ReplyFormat.XML.media_type
+
+
+def _response_lines(description: SourceDescription) -> list[str]:
+    """How answers look, in the source's reply format (domain/replies.py)."""
+    reply_format = description.source.reply_format
+    lines = [
+        "",
+        f"Responses ({reply_format.name} unless your Accept header asks for application/json,",
+        "  application/xml, text/xml or text/plain)",
+    ]
+    if reply_format is ReplyFormat.JSON:
+        return [
+            *lines,
+            f'  Success: {{"lead_id": "<uuid>", "source_id": {description.source_id}, '
+            '"offer_id": <id>, "market_id": <id>,',
+            '            "vertical_id": <id>, "idempotency_key": "<key>",',
+            '            "idempotency_key_origin": "client", "status": "received",',
+            '            "replayed": false}',
+            '  Error: {"error": {"code": "<code>", "message": "<text>", "details": {...}}}',
+        ]
+    # The lead the example below creates (ids of its offer, market and vertical elided).
+    lead: dict[str, object] = {
+        "lead_id": str(lead_id_for(description.source_id, "order-10001")),
+        "source_id": description.source_id,
+        **dict.fromkeys(("offer_id", "market_id", "vertical_id"), "..."),
+        "idempotency_key": "order-10001",
+        "idempotency_key_origin": "client",
+        "status": "received",
+        "replayed": False,
+    }
+    refusal = InvalidSource(reason="not_found")
+    details = dict(refusal.details)
+    error = {"error": {"code": refusal.code.value, "message": refusal.message, "details": details}}
+    media = reply_format.media_type
+    answers = (("Success", render(media, lead, "lead")), ("Error", render(media, error, "error")))
+    for title, answer in answers:
+        lines.append(f"  {title}:")
+        lines += [f"    {line}" for line in answer.decode().splitlines()]
+    return lines

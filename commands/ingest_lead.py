@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from commands.base import Command
 from domain.classification import parse_source_id
@@ -11,15 +11,19 @@ from domain.client_address import Address, Network, client_address
 from domain.idempotency import parse_idempotency_header, reconcile_client_key
 from domain.intake import sanitize_user_agent
 from domain.lead import LeadView
+from domain.replies import ReplyFormat
 from domain.submission import Submission, parse_submission
 
 
 @dataclass(frozen=True, slots=True)
 class LeadIngested:
-    """The lead as stored (its current state); `replayed` is true when it already existed."""
+    """The lead as stored (its current state); `replayed` is true when it already existed.
+    `reply_format` is its source's, for an answer whose format the request leaves open (it is
+    not part of the body)."""
 
     lead: LeadView
     replayed: bool
+    reply_format: ReplyFormat = field(default=ReplyFormat.JSON, metadata={"body": False})
 
     def as_json(self) -> dict[str, object]:
         """The success body of SPEC §6.1: the lead's fields, then `replayed`."""

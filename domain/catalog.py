@@ -27,6 +27,7 @@ from domain.classification import (
 from domain.client_address import NetworkError, canonical_network
 from domain.errors import LeadError
 from domain.fields import ALIAS_TARGETS, SELECTOR_FIELDS, fold_field_name
+from domain.replies import REPLY_FORMATS, ReplyFormat
 from domain.sources import KEY_REUSE_POLICIES, KeyReuse
 
 SECTIONS: tuple[str, ...] = ("markets", "verticals", "offers", "sources", "mappings")
@@ -82,6 +83,8 @@ class Source:
     `field_aliases`: (publisher's folded field name, our field name) pairs, sorted.
     `key_reuse`: a client's idempotency key reused with another payload replays the stored
     lead (`replay`) or is refused with 422 (`reject`).
+    `reply_format`: the format of its answers when the request's `Accept` leaves the choice
+    (domain/replies.py).
     """
 
     code: str
@@ -93,6 +96,7 @@ class Source:
     allowed_networks: tuple[str, ...] = ()
     field_aliases: tuple[tuple[str, str], ...] = ()
     key_reuse: KeyReuse = "replay"
+    reply_format: ReplyFormat = ReplyFormat.JSON
 
     @property
     def aliases(self) -> dict[str, str]:
@@ -393,6 +397,7 @@ def _source(reader: _EntryReader) -> Source:
         allowed_networks=_allowed_networks(reader),
         field_aliases=_field_aliases(reader),
         key_reuse=_key_reuse(reader),
+        reply_format=_reply_format(reader),
     )
 
 
@@ -402,6 +407,13 @@ def _key_reuse(reader: _EntryReader) -> KeyReuse:
         if value == policy:
             return policy
     raise reader.error("key_reuse", f"must be one of {', '.join(KEY_REUSE_POLICIES)}")
+
+
+def _reply_format(reader: _EntryReader) -> ReplyFormat:
+    value = reader.text("reply_format", default=ReplyFormat.JSON.value)
+    if value in REPLY_FORMATS:
+        return ReplyFormat(value)
+    raise reader.error("reply_format", f"must be one of {', '.join(REPLY_FORMATS)}")
 
 
 def _mapping(reader: _EntryReader) -> HttpMapping:
@@ -420,7 +432,7 @@ _SOURCE_FIELDS = _Fields(
     required=("code", "name", "offer"),
     kept=(
         *("source_key", "active", "require_key", "allowed_networks", "field_aliases"),
-        "key_reuse",
+        *("key_reuse", "reply_format"),
     ),
 )
 _MAPPING_FIELDS = _Fields(
@@ -522,6 +534,8 @@ def _source_row(source: Source) -> dict[str, object]:
         row["field_aliases"] = dict(source.field_aliases)
     if source.key_reuse != "replay":
         row["key_reuse"] = source.key_reuse
+    if source.reply_format is not ReplyFormat.JSON:
+        row["reply_format"] = source.reply_format.value
     return row
 
 
@@ -529,7 +543,8 @@ def catalog_document(snapshot: CatalogSnapshot) -> dict[str, list[dict[str, obje
     """The stored catalog in the document format, ordered for diffs.
 
     Every field is explicit except the intake fields of a source that does not use them
-    (`require_key`, `allowed_networks`, `field_aliases`, `key_reuse`), so a catalog that never used
+    (`require_key`, `allowed_networks`, `field_aliases`, `key_reuse`, `reply_format`), so a catalog
+    that never used
     them exports as it always did.
     """
     return {

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import ClassVar, Self
 
 from domain.fields import MAX_ATTRIBUTES, MAX_KEY_LENGTH
+from domain.replies import ReplyFormat
 
 
 class ErrorCode(StrEnum):
@@ -185,6 +186,8 @@ class LeadError(Exception):
 
     code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
     default_message: ClassVar[str] = "The request could not be processed."
+    # Set once the lead's source is known: its answers' format when `Accept` leaves it open.
+    reply_format: ReplyFormat | None = None
 
     def __init__(self, message: str | None = None, **details: object) -> None:
         self.message = message or self.default_message

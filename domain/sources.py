@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
 from domain.client_address import Network
+from domain.replies import ReplyFormat
 
 T = TypeVar("T")
 # What a client's idempotency key reused with another payload gets: the stored lead, or 422.
@@ -39,6 +40,7 @@ class SourceBinding:
     allowed_networks: tuple[Network, ...] = ()
     field_aliases: Mapping[str, str] = field(default_factory=dict, hash=False)
     key_reuse: KeyReuse = "replay"
+    reply_format: ReplyFormat = ReplyFormat.JSON
 
 
 @dataclass(frozen=True, slots=True)

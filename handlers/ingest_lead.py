@@ -63,9 +63,10 @@ class IngestLeadHandler:
                         raise
                     fresh = True  # decided from cached answers: confirm with the database
                     continue
+                reply_format = source.value.reply_format
                 written = await store.leads.add(lead, source.version)
                 if written.lead is not None:
-                    return LeadIngested(written.lead, replayed=False)
+                    return LeadIngested(written.lead, replayed=False, reply_format=reply_format)
                 if written.stale:
                     self._cache.forget(source.version)
                     fresh = True
@@ -74,8 +75,10 @@ class IngestLeadHandler:
                 stored = await store.get_lead(GetLead(source.value.source_id, lead.lead_id))
                 if stored is not None:
                     if _reused(source.value, lead, stored.fingerprint):
-                        raise IdempotencyKeyReused()
-                    return LeadIngested(stored.view, replayed=True)
+                        error = IdempotencyKeyReused()
+                        error.reply_format = reply_format
+                        raise error
+                    return LeadIngested(stored.view, replayed=True, reply_format=reply_format)
         raise ServiceUnavailable() from RuntimeError(
             f"no lead written in {MAX_ATTEMPTS} attempts: the catalog kept changing or the "
             "lead kept vanishing"
@@ -141,7 +144,18 @@ def _reused(source: SourceBinding, lead: NewLead, stored_fingerprint: str | None
 def _new_lead(
     source: SourceBinding, command: IngestLead, hostname: str | None, path: str
 ) -> NewLead:
-    """The lead, once its source admits it (domain/intake.py) and its aliases apply."""
+    """The lead, once its source admits it (domain/intake.py) and its aliases apply; a
+    refusal is answered in the source's reply format."""
+    try:
+        return _admitted_lead(source, command, hostname, path)
+    except LeadError as error:
+        error.reply_format = source.reply_format
+        raise
+
+
+def _admitted_lead(
+    source: SourceBinding, command: IngestLead, hostname: str | None, path: str
+) -> NewLead:
     client = command.client
     admit_lead(
         require_key=source.require_key,

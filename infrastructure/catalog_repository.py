@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.catalog import CatalogSnapshot, HttpMapping, Market, Offer, Source, Vertical
 from domain.client_address import NetworkError, canonical_network
+from domain.replies import ReplyFormat
 
 # Any constant of our own; `leads db upgrade` uses another one.
 CATALOG_LOCK_ID = 7235712349
@@ -32,7 +33,7 @@ SNAPSHOT = text(
       (SELECT coalesce(json_agg(json_build_array(s.code, s.name, o.code, s.source_key,
                                                  s.is_active, s.source_id, s.require_key,
                                                  s.allowed_networks, s.field_aliases,
-                                                 s.key_reuse)
+                                                 s.key_reuse, s.reply_format)
                                 ORDER BY s.code), '[]')
          FROM sources s JOIN offers o USING (offer_id)),
       (SELECT coalesce(json_agg(json_build_array(s.code, mp.hostname, mp.path_prefix,
@@ -60,14 +61,15 @@ SAVE_OFFER = text(
 RELEASE_SOURCE_KEYS = text("UPDATE sources SET source_key = NULL WHERE code = ANY(:codes)")
 SAVE_SOURCE = text(
     "INSERT INTO sources (code, name, offer_id, source_key, is_active, require_key, "
-    "allowed_networks, field_aliases, key_reuse) VALUES (:code, :name, "
+    "allowed_networks, field_aliases, key_reuse, reply_format) VALUES (:code, :name, "
     "(SELECT offer_id FROM offers WHERE code = :offer), :source_key, :active, :require_key, "
     "CAST(CAST(:allowed_networks AS text[]) AS cidr[]), "
-    "CAST(CAST(:field_aliases AS text) AS jsonb), :key_reuse) "
+    "CAST(CAST(:field_aliases AS text) AS jsonb), :key_reuse, :reply_format) "
     "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, offer_id = EXCLUDED.offer_id, "
     "source_key = EXCLUDED.source_key, is_active = EXCLUDED.is_active, "
     "require_key = EXCLUDED.require_key, allowed_networks = EXCLUDED.allowed_networks, "
-    "field_aliases = EXCLUDED.field_aliases, key_reuse = EXCLUDED.key_reuse"
+    "field_aliases = EXCLUDED.field_aliases, key_reuse = EXCLUDED.key_reuse, "
+    "reply_format = EXCLUDED.reply_format"
 )
 INSERT_MAPPING = text(
     "INSERT INTO source_http_mappings (source_id, hostname, path_prefix, is_active) "
@@ -97,7 +99,8 @@ def _network(text: str) -> str:
 
 
 def _source(row: list[Any]) -> Source:
-    code, name, offer, source_key, active, _, require_key, networks, aliases, key_reuse = row
+    code, name, offer, source_key, active, _, require_key, networks, aliases, *policies = row
+    key_reuse, reply_format = policies
     return Source(
         code=code,
         name=name,
@@ -108,6 +111,7 @@ def _source(row: list[Any]) -> Source:
         allowed_networks=tuple(_network(network) for network in networks),
         field_aliases=tuple(sorted((str(a), str(t)) for a, t in aliases.items())),
         key_reuse=key_reuse,
+        reply_format=ReplyFormat(reply_format),
     )
 
 
@@ -171,6 +175,7 @@ class SqlCatalogRepository:
                 "allowed_networks": list(source.allowed_networks),
                 "field_aliases": json.dumps(source.aliases, ensure_ascii=False),
                 "key_reuse": source.key_reuse,
+                "reply_format": source.reply_format.value,
             },
         )
 

@@ -15,6 +15,7 @@ from domain.aliases import usable_aliases
 from domain.consent import CONSENT_COLUMNS
 from domain.fields import CONTACT_FIELDS
 from domain.lead import LeadView, NewLead
+from domain.replies import ReplyFormat
 from domain.sources import MappedSource, SourceBinding, Versioned
 from handlers.ingest_lead_ports import Written
 from infrastructure.sql import Statement
@@ -27,7 +28,7 @@ from queries.leads import LEAD_VIEW_COLUMNS
 _SOURCE_COLUMNS = (
     "s.source_id, s.source_key, o.offer_id, o.market_id, o.vertical_id, m.phone_region, "
     "s.require_key, s.allowed_networks, CAST(s.field_aliases AS text) AS field_aliases, "
-    "s.key_reuse, "
+    "s.key_reuse, s.reply_format, "
     "v.version AS catalog_version"
 )
 _ACTIVE_SOURCES = (
@@ -104,6 +105,7 @@ def _binding(row: Any) -> SourceBinding:
             for name in (*_BINDINGS, "source_key", "phone_region", "require_key", "key_reuse")
         },
         allowed_networks=tuple(row["allowed_networks"]),  # asyncpg reads cidr as networks
+        reply_format=ReplyFormat(row["reply_format"]),
         field_aliases=_aliases(row["field_aliases"]),
     )
 

@@ -1,24 +1,25 @@
-"""The one place errors become HTTP: every error body is `{"error": {code, message, details}}`.
+"""The one place errors become HTTP: every error body is `{"error": {code, message, details}}`,
+in the format the request's `Accept` asks for (domain/replies.py).
 
 `python -m web.errors` prints the README's errors table, rendered from `ErrorCode`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping
 
-import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import ErrorCode, LeadError
+from domain.replies import CONTENT_TYPES, ReplyFormat, negotiate, render
 from infrastructure.database_problems import UNREACHABLE, DatabaseProblem, diagnose, root_cause
 from web.log_escape import log_safe
 from web.rate_limited_log import RateLimitedLog
@@ -29,15 +30,21 @@ RETRY_AFTER_SECONDS = "1"
 ERROR_ID_HEADER = "X-Error-Id"
 
 
-def error_body(code: ErrorCode, message: str, details: Mapping[str, object] | None = None) -> bytes:
-    """The JSON of every error answer (the HTTP server's own refusals included)."""
-    error = {"error": {"code": code.value, "message": message, "details": dict(details or {})}}
-    try:
-        return orjson.dumps(error)
-    except orjson.JSONEncodeError:
-        # Request text echoed back may hold a lone surrogate (a JSON `\ud800`), which has no
-        # UTF-8 form: escape it as JSON allows instead of failing the answer.
-        return json.dumps(error, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+def reply_media(headers: Headers, default: ReplyFormat | None = None) -> str:
+    """The media type to answer in: what `Accept` asks for, else `default` (a source's)."""
+    accept = headers.getlist("accept")
+    return negotiate(", ".join(accept) if accept else None, default or ReplyFormat.JSON)
+
+
+def error_body(
+    code: ErrorCode,
+    message: str,
+    details: Mapping[str, object] | None = None,
+    media: str = ReplyFormat.JSON.media_type,
+) -> bytes:
+    """The body of every error answer (the HTTP server's own refusals included)."""
+    error = {"code": code.value, "message": message, "details": dict(details or {})}
+    return render(media, {"error": error}, "error")
 
 
 def error_response(
@@ -45,14 +52,15 @@ def error_response(
     message: str,
     details: Mapping[str, object] | None = None,
     headers: Mapping[str, str] | None = None,
+    media: str = ReplyFormat.JSON.media_type,
 ) -> Response:
     headers = dict(headers or {})
     if code is ErrorCode.SERVICE_UNAVAILABLE:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     return Response(
-        error_body(code, message, details),
+        error_body(code, message, details, media),
         status_code=code.status,
-        media_type="application/json",
+        media_type=CONTENT_TYPES[media],
         headers=headers,
     )
 
@@ -83,13 +91,16 @@ async def _lead_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, LeadError)
     if error.code is ErrorCode.SERVICE_UNAVAILABLE:
         report_unavailable(request, error)
-    return error_response(error.code, error.message, error.details)
+    media = reply_media(request.headers, error.reply_format)
+    return error_response(error.code, error.message, error.details, media=media)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    media = reply_media(request.headers)
     if error.status_code == 404:
-        return error_response(ErrorCode.NOT_FOUND, "No such resource.", {"path": request.url.path})
+        details = {"path": request.url.path}
+        return error_response(ErrorCode.NOT_FOUND, "No such resource.", details, media=media)
     if error.status_code == 405:
         allowed = error.headers.get("Allow", "") if error.headers else ""
         return error_response(
@@ -97,9 +108,11 @@ async def _http_error(request: Request, error: Exception) -> Response:
             f"{request.method} is not allowed here.",
             {"allowed": [m.strip() for m in allowed.split(",") if m.strip()]},
             headers={"Allow": allowed} if allowed else None,
+            media=media,
         )
     code = ErrorCode.INVALID_REQUEST if 400 <= error.status_code < 500 else ErrorCode.INTERNAL_ERROR
-    return error_response(code, str(error.detail), {"reason": f"http_{error.status_code}"})
+    details = {"reason": f"http_{error.status_code}"}
+    return error_response(code, str(error.detail), details, media=media)
 
 
 async def _client_disconnected(request: Request, error: Exception) -> Response:
@@ -118,15 +131,19 @@ async def _client_disconnected(request: Request, error: Exception) -> Response:
 
 async def _validation_error(request: Request, error: Exception) -> Response:
     return error_response(
-        ErrorCode.INVALID_REQUEST, "The request is not valid.", {"reason": "validation"}
+        ErrorCode.INVALID_REQUEST,
+        "The request is not valid.",
+        {"reason": "validation"},
+        media=reply_media(request.headers),
     )
 
 
-def internal_error_response(error_id: str) -> Response:
+def internal_error_response(error_id: str, media: str = ReplyFormat.JSON.media_type) -> Response:
     return error_response(
         ErrorCode.INTERNAL_ERROR,
         "An unexpected error occurred; it has been logged.",
         headers={ERROR_ID_HEADER: error_id},
+        media=media,
     )
 
 
@@ -160,7 +177,8 @@ class UnexpectedErrorMiddleware:
             )
             if started:
                 raise
-            await internal_error_response(error_id)(scope, receive, send)
+            media = reply_media(Headers(scope=scope))
+            await internal_error_response(error_id, media)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from domain.errors import ErrorCode, ServiceUnavailable
 from queries.readiness import CheckReadiness
-from web.errors import error_response, report_unavailable
+from web.errors import error_response, reply_media, report_unavailable
 from web.openapi import RESPONSES
 
 router = APIRouter()
@@ -26,6 +26,7 @@ async def healthz() -> Response:
     responses={503: RESPONSES[503]},
 )
 async def readyz(request: Request) -> Response:
+    media = reply_media(request.headers)
     try:
         readiness = await request.app.state.application.query(CheckReadiness())
     except ServiceUnavailable as error:
@@ -35,11 +36,13 @@ async def readyz(request: Request) -> Response:
                 ErrorCode.SERVICE_UNAVAILABLE,
                 "The database is unavailable (busy or too slow).",
                 {"reason": "unavailable"},
+                media=media,
             )
         return error_response(
             ErrorCode.SERVICE_UNAVAILABLE,
             f"The database is not usable: {problem.cause}; {problem.fix}.",
             {"reason": problem.reason},
+            media=media,
         )
     if not readiness.ready:
         request.app.state.database_warnings.warning(
@@ -56,6 +59,7 @@ async def readyz(request: Request) -> Response:
                 "schema_revision": readiness.schema_revision,
                 "expected_revision": readiness.expected_revision,
             },
+            media=media,
         )
     body = {"status": "ready", "schema_revision": readiness.schema_revision}
     return Response(orjson.dumps(body), media_type="application/json")

@@ -21,7 +21,8 @@ the application (`python -m uvicorn web.app:app`, `leads serve`, the container, 
   idle time between requests, and nothing covers a request once it has arrived;
 - every request the parser rejects gets 400 `invalid_request` with reason `malformed_http`,
   and `--limit-concurrency` refusals get 503 `service_unavailable` with `Retry-After`, all in
-  the error envelope;
+  the error envelope: in the format the request's `Accept` asks for once its header section
+  has arrived whole, in JSON before (its headers are not known yet);
 - uvicorn's proxy headers (on by default: `X-Forwarded-For` believed from 127.0.0.1 and ::1,
   or from `--forwarded-allow-ips` / `FORWARDED_ALLOW_IPS`) are not applied: the client
   address is the TCP peer unless the peer is in `LEADS_TRUSTED_PROXIES`, decided by the service
@@ -43,28 +44,16 @@ from typing import Any
 import h11
 import uvicorn.config
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+from starlette.datastructures import Headers
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from domain.errors import ErrorCode
-from web.errors import RETRY_AFTER_SECONDS, error_body
+from domain.replies import CONTENT_TYPES, ReplyFormat
+from web.errors import RETRY_AFTER_SECONDS, error_body, reply_media
 
 MAX_HEADER_BYTES = 64 * 1024
 LINGER_S = 2.0
 _request_timeout_s = 30.0
-
-_HEADER_TOO_LARGE = error_body(
-    ErrorCode.REQUEST_HEADER_TOO_LARGE,
-    f"The request's header section is larger than {MAX_HEADER_BYTES} bytes.",
-    {"limit": MAX_HEADER_BYTES},
-)
-_MALFORMED = error_body(
-    ErrorCode.INVALID_REQUEST, "The request is not valid HTTP/1.1.", {"reason": "malformed_http"}
-)
-_OVER_CONCURRENCY = error_body(
-    ErrorCode.SERVICE_UNAVAILABLE,
-    "The server is at its concurrency limit; retry later.",
-    {"reason": "concurrency_limit"},
-)
 
 # (class or module, attribute) → the value install() replaced; restored by uninstall().
 _ORIGINALS: dict[tuple[object, str], Any] = {}
@@ -75,19 +64,26 @@ class _HeaderSectionTooLarge(Exception):
     """Raised from a parser callback to stop parsing a request whose headers are too big."""
 
 
-def _response(protocol: Any, status: int, body: bytes) -> bytes:
-    phrase = http.HTTPStatus(status).phrase
-    lines = [f"HTTP/1.1 {status} {phrase}".encode("ascii")]
+def _response(protocol: Any, code: ErrorCode, message: str, details: dict[str, object]) -> bytes:
+    # The request's headers are known once its header section is complete: then it has a
+    # cycle whose response is not complete yet.
+    cycle = protocol.cycle
+    media = ReplyFormat.JSON.media_type
+    if cycle is not None and not cycle.response_complete:
+        media = reply_media(Headers(raw=cycle.scope["headers"]))
+    body = error_body(code, message, details, media)
+    phrase = http.HTTPStatus(code.status).phrase
+    lines = [f"HTTP/1.1 {code.status} {phrase}".encode("ascii")]
     lines += [name + b": " + value for name, value in protocol.server_state.default_headers]
     lines += [
-        b"content-type: application/json",
+        b"content-type: " + CONTENT_TYPES[media].encode("ascii"),
         b"content-length: " + str(len(body)).encode("ascii"),
         b"connection: close",
     ]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def _refuse(protocol: Any, code: ErrorCode, body: bytes) -> None:
+def _refuse(protocol: Any, code: ErrorCode, message: str, details: dict[str, object]) -> None:
     """Answer `code` unless a response has begun, then close; nothing more is read into a
     request."""
     protocol._leads_refused = True
@@ -97,7 +93,7 @@ def _refuse(protocol: Any, code: ErrorCode, body: bytes) -> None:
         return
     cycle = protocol.cycle
     if cycle is None or not cycle.response_started:
-        transport.write(_response(protocol, code.status, body))
+        transport.write(_response(protocol, code, message, details))
     if cycle is not None and not cycle.response_complete:
         # The request's body was still arriving: the application sees a disconnect, and
         # whatever it answers is dropped.
@@ -113,9 +109,12 @@ def _refuse(protocol: Any, code: ErrorCode, body: bytes) -> None:
 
 def _refuse_malformed(protocol: Any, too_large: bool) -> None:
     if too_large:
-        _refuse(protocol, ErrorCode.REQUEST_HEADER_TOO_LARGE, _HEADER_TOO_LARGE)
+        message = f"The request's header section is larger than {MAX_HEADER_BYTES} bytes."
+        details: dict[str, object] = {"limit": MAX_HEADER_BYTES}
+        _refuse(protocol, ErrorCode.REQUEST_HEADER_TOO_LARGE, message, details)
     else:
-        _refuse(protocol, ErrorCode.INVALID_REQUEST, _MALFORMED)
+        message = "The request is not valid HTTP/1.1."
+        _refuse(protocol, ErrorCode.INVALID_REQUEST, message, {"reason": "malformed_http"})
 
 
 def set_request_timeout(seconds: float) -> None:
@@ -139,8 +138,7 @@ def _timed_out(protocol: Any) -> None:
     protocol._leads_timer = None
     protocol.logger.warning("Request not received within %.3g s: closed.", _request_timeout_s)
     message = f"The request did not arrive within {_request_timeout_s:g} s of its first byte."
-    body = error_body(ErrorCode.REQUEST_TIMEOUT, message, {"timeout_s": _request_timeout_s})
-    _refuse(protocol, ErrorCode.REQUEST_TIMEOUT, body)
+    _refuse(protocol, ErrorCode.REQUEST_TIMEOUT, message, {"timeout_s": _request_timeout_s})
 
 
 def _cancelling_timer(connection_lost: Callable[[Any, Exception | None], None]) -> Any:
@@ -269,19 +267,26 @@ def _install_h11() -> None:
 
 async def service_unavailable(scope: Any, receive: Any, send: Callable[[Any], Any]) -> None:
     """uvicorn's answer past `--limit-concurrency`, as an envelope with `Retry-After`."""
+    media = reply_media(Headers(scope=scope))
+    body = error_body(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "The server is at its concurrency limit; retry later.",
+        {"reason": "concurrency_limit"},
+        media,
+    )
     await send(
         {
             "type": "http.response.start",
             "status": ErrorCode.SERVICE_UNAVAILABLE.status,
             "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_OVER_CONCURRENCY)).encode("ascii")),
+                (b"content-type", CONTENT_TYPES[media].encode("ascii")),
+                (b"content-length", str(len(body)).encode("ascii")),
                 (b"retry-after", RETRY_AFTER_SECONDS.encode("ascii")),
                 (b"connection", b"close"),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": _OVER_CONCURRENCY, "more_body": False})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 # uvicorn's `forwarded_allow_ips` when nothing sets it.

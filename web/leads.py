@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import time
 
-import orjson
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from commands.ingest_lead import HttpClient, IngestLead, LeadIngested
+from domain.replies import CONTENT_TYPES, ReplyFormat, render
 from web.body import read_fields
+from web.errors import reply_media
 from web.metrics import ingest_failed, ingest_succeeded
 from web.request_checks import check_request_origin
 
@@ -76,16 +77,15 @@ async def build_command(request: Request) -> IngestLead:
     )
 
 
-def lead_response(lead: LeadIngested) -> Response:
-    body = orjson.dumps(lead.as_json())
+def lead_response(lead: LeadIngested, media: str = ReplyFormat.JSON.media_type) -> Response:
+    """201 with the new lead, or 200 with a replayed one, in `media` (domain/replies.py)."""
+    body = render(media, lead.as_json(), "lead")
+    content_type = CONTENT_TYPES[media]
     if lead.replayed:
         return Response(
-            body,
-            status_code=200,
-            media_type="application/json",
-            headers={"Idempotent-Replayed": "true"},
+            body, status_code=200, media_type=content_type, headers={"Idempotent-Replayed": "true"}
         )
-    return Response(body, status_code=201, media_type="application/json")
+    return Response(body, status_code=201, media_type=content_type)
 
 
 async def ingest_lead(request: Request) -> Response:
@@ -97,7 +97,7 @@ async def ingest_lead(request: Request) -> Response:
         ingest_failed(error, started)
         raise
     ingest_succeeded(lead.replayed, started)
-    return lead_response(lead)
+    return lead_response(lead, reply_media(request.headers, lead.reply_format))
 
 
 # Plain Starlette routes: the endpoint reads the request itself, so FastAPI's parameter

@@ -1,4 +1,5 @@
-"""The OpenAPI description of `POST /api/leads`: the real contract, both body types, all errors.
+"""The OpenAPI description of `POST /api/leads`: the real contract, its body types, every
+error, each answer in JSON, XML and plain text (by `Accept`, else the source's reply format).
 
 The route reads the body itself (bounded, JSON or form), so the schema is not inferred from
 a Pydantic parameter: the request schema is derived from the field table (domain/fields.py),
@@ -18,6 +19,7 @@ from domain.errors import ErrorCode
 from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, PostedField
 from domain.idempotency import lead_id_for
 from domain.lead import LeadView
+from domain.replies import SERVED, ReplyFormat, render
 from web.errors import ERROR_ID_HEADER
 
 # What Python's str.strip() removes, so that the schema accepts exactly what the server does.
@@ -86,6 +88,8 @@ def _properties(result_type: type[Any]) -> dict[str, Any]:
     hints = get_type_hints(result_type)
     properties: dict[str, Any] = {}
     for field in fields(result_type):
+        if field.metadata.get("body") is False:
+            continue
         annotation = hints[field.name]
         if isinstance(annotation, type) and is_dataclass(annotation):
             properties.update(_properties(annotation))
@@ -142,13 +146,32 @@ def _error_schema(codes: Sequence[ErrorCode]) -> dict[str, Any]:
     return {"type": "object", "required": ["error"], "properties": {"error": error}}
 
 
-def _json(
-    schema: dict[str, Any], description: str, example: dict[str, Any] | None = None
+_TEXT_SCHEMA = {
+    "type": "string",
+    "description": "One `name=value` line per value, names joined with `.` (domain/replies.py).",
+}
+
+
+def _answer(
+    schema: dict[str, Any], description: str, root: str, example: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    content: dict[str, Any] = {"schema": schema}
-    if example is not None:
-        content["example"] = example
-    return {"description": description, "content": {"application/json": content}}
+    """A response in each served media type (domain/replies.py): JSON, XML (the document's
+    members as elements under `root`) and plain text."""
+    # The error envelope's XML is its one member's element.
+    xml_schema = schema["properties"][root] if schema.get("required") == [root] else schema
+    schemas = {
+        ReplyFormat.JSON: schema,
+        ReplyFormat.XML: {**xml_schema, "xml": {"name": root}},
+        ReplyFormat.TEXT: _TEXT_SCHEMA,
+    }
+    content: dict[str, Any] = {}
+    for media, reply_format in SERVED.items():
+        content[media] = {"schema": schemas[reply_format]}
+        if example is not None and reply_format is ReplyFormat.JSON:
+            content[media]["example"] = example
+        elif example is not None:
+            content[media]["example"] = render(media, example, root).decode()
+    return {"description": description, "content": content}
 
 
 _STRING = {"schema": {"type": "string"}}
@@ -168,7 +191,7 @@ def error_responses(codes: Iterable[ErrorCode]) -> dict[int, dict[str, Any]]:
     responses: dict[int, dict[str, Any]] = {}
     for status, group in sorted(by_status.items()):
         description = "\n".join(f"- `{code}`: {code.explained}" for code in group)
-        response = _json(_error_schema(group), description)
+        response = _answer(_error_schema(group), description, "error")
         headers = {name: h for code in group for name, h in _ERROR_HEADERS.get(code, {}).items()}
         if headers:
             response["headers"] = headers
@@ -177,15 +200,17 @@ def error_responses(codes: Iterable[ErrorCode]) -> dict[int, dict[str, Any]]:
 
 
 RESPONSES: dict[int, dict[str, Any]] = {
-    201: _json(
+    201: _answer(
         LEAD_RESPONSE_SCHEMA,
         "A new lead was created.",
+        "lead",
         LeadIngested(_EXAMPLE_VIEW, replayed=False).as_json(),
     ),
     200: {
-        **_json(
+        **_answer(
             LEAD_RESPONSE_SCHEMA,
             "Replay: the lead already existed; its current state.",
+            "lead",
             LeadIngested(_EXAMPLE_VIEW, replayed=True).as_json(),
         ),
         "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
@@ -216,9 +241,18 @@ _IDEMPOTENCY_HEADER: dict[str, Any] = {
 }
 
 
+_NEGOTIATION = (
+    "Every answer, success or error, is in the media type the `Accept` header prefers "
+    "(q-values) among `application/json`, `application/xml`, `text/xml` and `text/plain`. "
+    "Without `Accept`, or with `*/*`, it is in the source's `reply_format` (JSON by default, "
+    "and always before the source is known); an `Accept` naming none of them gets JSON."
+)
+
+
 def _ingest_operation(summary: str, operation_id: str, *extra_parameters: Any) -> dict[str, Any]:
     return {
         "summary": summary,
+        "description": _NEGOTIATION,
         "operationId": operation_id,
         "parameters": [_IDEMPOTENCY_HEADER, *extra_parameters],
         "requestBody": _REQUEST_BODY,

@@ -31,6 +31,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from domain.replies import CONTENT_TYPES, render
 from infrastructure import migrate
 from infrastructure.local_postgres import free_port
 from infrastructure.settings import to_asyncpg_url
@@ -474,6 +475,38 @@ def test_a_request_the_parser_rejects_gets_the_envelope(
     assert answer.details == {"reason": "malformed_http"}
 
 
+# A body the parser rejects once the header section, with its Accept, is complete.
+BAD_CHUNK = (
+    "POST /api/leads HTTP/1.1\r\nHost: x\r\nAccept: {}\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n"
+)
+
+
+def refused_in(service: Service, accept: str, huge_header: bool = False) -> Answer:
+    request = BAD_CHUNK.format(accept).encode()
+    if huge_header:  # refused within its header section, after its Accept arrived
+        request = request.replace(b"\r\n\r\n", b"\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+    with connect(service) as sock:
+        with contextlib.suppress(ConnectionError):
+            sock.sendall(request)
+        return read_answer(sock)
+
+
+@pytest.mark.parametrize("media", ["application/xml", "text/plain"])
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_the_servers_own_refusals_follow_accept_once_the_header_section_is_whole(
+    target: Target, h11_service: Service, http: str, media: str
+) -> None:
+    service = target.service if http == "httptools" else h11_service
+    in_json = refused_in(service, "application/json")
+    answer = refused_in(service, media)
+    assert (answer.status, in_json.status) == (400, 400)
+    assert answer.headers["content-type"] == CONTENT_TYPES[media]
+    assert answer.body == render(media, json.loads(in_json.body), "error")
+    # Within the header section its headers are not known yet, the Accept included: JSON.
+    too_large = refused_in(service, media, huge_header=True)
+    assert too_large.status == 431 and too_large.error["code"] == "request_header_too_large"
+
+
 def test_requests_on_one_connection_are_unaffected(target: Target) -> None:
     request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     with connect(target.service) as sock:
@@ -568,6 +601,7 @@ def _answers(url: str) -> bool:
 SLOW_TIMEOUT_S = 1.0
 # How late the answer may come: the timer's second, a busy machine's scheduling, the read.
 MARGIN_S = 4.0
+MEDIA = ("application/xml", "application/json")
 
 
 @pytest.fixture(scope="module", params=["httptools", "h11"])
@@ -580,13 +614,17 @@ def slow_service(
         yield service
 
 
-def head(body: bytes, host: str = "127.0.0.1", keep_alive: bool = False) -> bytes:
+def head(
+    body: bytes, host: str = "127.0.0.1", keep_alive: bool = False, accept: str | None = None
+) -> bytes:
     lines = [
         "POST /api/leads HTTP/1.1",
         f"Host: {host}",
         "Content-Type: application/json",
         f"Content-Length: {len(body)}",
     ]
+    if accept is not None:
+        lines.append(f"Accept: {accept}")
     if not keep_alive:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -596,13 +634,22 @@ def a_lead(target: Target) -> bytes:
     return lead(source_id=target.acme.source_id, email=f"{uuid.uuid4().hex}@example.com")
 
 
-def timed_out(sock: socket.socket, started: float) -> Answer:
-    """The 408 the server sends, in time, followed by the end of the connection."""
+def timed_out(sock: socket.socket, started: float, media: str = "application/json") -> Answer:
+    """The 408 the server sends in `media`, in time, followed by the end of the connection."""
     answer = read_answer(sock)
     elapsed = time.monotonic() - started
     assert answer.status == 408, answer.body
-    assert answer.error["code"] == "request_timeout"
-    assert answer.details == {"timeout_s": SLOW_TIMEOUT_S}
+    if media == "application/json":
+        assert answer.error["code"] == "request_timeout"
+        assert answer.details == {"timeout_s": SLOW_TIMEOUT_S}
+    else:
+        assert answer.headers["content-type"] == CONTENT_TYPES[media]
+        error = {
+            "code": "request_timeout",
+            "message": f"The request did not arrive within {SLOW_TIMEOUT_S:g} s of its first byte.",
+            "details": {"timeout_s": SLOW_TIMEOUT_S},
+        }
+        assert answer.body == render(media, {"error": error}, "error")
     assert answer.headers["connection"] == "close"
     assert SLOW_TIMEOUT_S * 0.9 <= elapsed < SLOW_TIMEOUT_S + MARGIN_S, elapsed
     assert sock.recv(1) == b""
@@ -631,8 +678,9 @@ def test_a_body_that_stops_arriving_is_answered_408_and_nothing_is_stored(
     body = a_lead(target)
     with connect(slow_service) as sock:
         started = time.monotonic()
-        sock.sendall(head(body) + body[:5])
-        timed_out(sock, started)
+        # Its header section arrived: answered in the format it accepts.
+        sock.sendall(head(body, accept="text/plain") + body[:5])
+        timed_out(sock, started, "text/plain")
     assert target.leads_of(target.acme) == stored
 
 
@@ -644,8 +692,9 @@ def test_many_slow_clients_are_all_closed_and_the_worker_serves_others_meanwhile
     try:
         started = time.monotonic()
         for number, sock in enumerate(sockets):
-            # Half stop in the header section, half in the body.
-            request = head(body)
+            # Half stop in the header section (answered in JSON: their Accept is unknown),
+            # half in the body (answered in the XML they accept).
+            request = head(body, accept="application/xml")
             sock.sendall(request[:20] if number % 2 else request + body[:5])
         served = httpx.post(
             f"{slow_service.base_url}/api/leads",
@@ -655,7 +704,12 @@ def test_many_slow_clients_are_all_closed_and_the_worker_serves_others_meanwhile
         )
         assert served.status_code == 201, served.text
         with concurrent.futures.ThreadPoolExecutor(10) as pool:
-            answers = list(pool.map(lambda sock: timed_out(sock, started), sockets))
+            answers = list(
+                pool.map(
+                    lambda number, sock: timed_out(sock, started, MEDIA[number % 2]),
+                    *zip(*enumerate(sockets), strict=True),
+                )
+            )
         assert len(answers) == len(sockets)
     finally:
         for sock in sockets:

@@ -16,6 +16,7 @@ import punq
 from commands.ingest_lead import IngestLead
 from domain.client_address import Network
 from domain.lead import LeadView, NewLead
+from domain.replies import ReplyFormat
 from domain.sources import KeyReuse, MappedSource, SourceBinding, Versioned
 from handlers.bus import CommandBus
 from handlers.ingest_lead_ports import OpenLeadStore, Written
@@ -44,6 +45,7 @@ class FakeSource:
     # Usable aliases only, folded name -> target, as the SQL repository reads them.
     field_aliases: dict[str, str] = field(default_factory=dict)
     key_reuse: KeyReuse = "replay"
+    reply_format: ReplyFormat = ReplyFormat.JSON
 
 
 @dataclass
@@ -82,6 +84,7 @@ class FakeDatabase:
         allowed_networks: tuple[Network, ...] = (),
         field_aliases: dict[str, str] | None = None,
         key_reuse: KeyReuse = "replay",
+        reply_format: ReplyFormat = ReplyFormat.JSON,
     ) -> FakeSource:
         source = self.sources[source_id] = FakeSource(
             source_id,
@@ -92,6 +95,7 @@ class FakeDatabase:
             allowed_networks,
             dict(field_aliases or {}),
             key_reuse,
+            reply_format,
         )
         self.change()
         return source
@@ -128,6 +132,7 @@ class FakeDatabase:
             source.allowed_networks,
             dict(source.field_aliases),
             source.key_reuse,
+            source.reply_format,
         )
 
 

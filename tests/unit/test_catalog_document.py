@@ -100,6 +100,7 @@ def test_omitted_optional_fields_are_recorded_and_defaulted() -> None:
         "allowed_networks",
         "field_aliases",
         "key_reuse",
+        "reply_format",
     }
     assert parsed.sources[0].record == Source("acme", "Acme", "us-solar", None, True)
     # path_prefix is part of a mapping's identity: left out (or null), it is "/".

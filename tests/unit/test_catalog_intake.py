@@ -24,6 +24,7 @@ from domain.catalog import (
 )
 from domain.catalog_check import check_catalog
 from domain.catalog_plan import plan_catalog
+from domain.replies import ReplyFormat
 
 KEY = "acme-0123456789abcdef"  # 21 characters
 
@@ -360,3 +361,19 @@ def test_docs_of_an_open_source_say_so_and_list_no_aliases() -> None:
     assert "posts are accepted from any address" in text
     assert "you send" not in text
     assert KEY not in text.split("Example\n")[1]
+
+
+def test_docs_show_the_example_and_its_answers_in_the_sources_reply_format() -> None:
+    xml = _docs(Source("acme", "Acme", "us-solar", KEY, reply_format=ReplyFormat.XML))
+    assert "Responses (XML unless your Accept header asks for" in xml
+    assert "<lead><lead_id>" in xml and "<replayed>false</replayed></lead>" in xml
+    assert "<error><code>invalid_source</code>" in xml
+    example = xml.split("Example\n")[1]
+    assert "-H 'Content-Type: application/xml'" in example
+    assert "<lead><email>jane.doe@example.com</email>" in example
+    text = _docs(Source("acme", "Acme", "us-solar", KEY, reply_format=ReplyFormat.TEXT))
+    assert "Responses (TEXT unless" in text
+    assert "    replayed=false\n" in text and "    error.code=invalid_source\n" in text
+    assert "-H 'Content-Type: application/json'" in text.split("Example\n")[1]
+    plain = _docs(Source("acme", "Acme", "us-solar", KEY))
+    assert "Responses (JSON unless" in plain and '"replayed": false}' in plain

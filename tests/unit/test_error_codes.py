@@ -78,20 +78,22 @@ UNSEEN = {
 
 
 def _code_of(call: ast.Call) -> ErrorCode | None:
-    """The code of `InvalidSource(...)`-like calls and of `error_response(ErrorCode.X, ...)`."""
+    """The code of `InvalidSource(...)`-like calls and of `error_response(ErrorCode.X, ...)`
+    (or `_refuse(protocol, ErrorCode.X, ...)`)."""
     function = call.func
     if not isinstance(function, ast.Name):
         return None
     if function.id in ERROR_TYPES:
         return ERROR_TYPES[function.id]
-    first = call.args[0] if call.args else None
-    if (
-        function.id in ("error_response", "error_body")
-        and isinstance(first, ast.Attribute)
-        and isinstance(first.value, ast.Name)
-        and first.value.id == "ErrorCode"
-    ):
-        return ErrorCode[first.attr]
+    if function.id not in ("error_response", "error_body", "_refuse"):
+        return None
+    for argument in call.args[:2]:
+        if (
+            isinstance(argument, ast.Attribute)
+            and isinstance(argument.value, ast.Name)
+            and argument.value.id == "ErrorCode"
+        ):
+            return ErrorCode[argument.attr]
     return None
 
 
@@ -122,7 +124,8 @@ def given_reasons() -> set[tuple[ErrorCode, str]]:
 def test_the_scan_finds_reasons_given_both_ways() -> None:
     given = given_reasons()
     assert (ErrorCode.INVALID_SOURCE, "malformed") in given  # InvalidSource(reason=...)
-    assert (ErrorCode.INVALID_REQUEST, "malformed_http") in given  # error_body(..., {...})
+    assert (ErrorCode.INVALID_REQUEST, "malformed_http") in given  # _refuse(..., {...})
+    assert (ErrorCode.SERVICE_UNAVAILABLE, "concurrency_limit") in given  # error_body(...)
 
 
 def test_every_reason_given_is_in_the_table() -> None:

@@ -199,11 +199,18 @@ async def test_over_the_concurrency_limit_is_a_503_envelope() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await http_limits.service_unavailable({}, None, send)
+    await http_limits.service_unavailable({"type": "http", "headers": []}, None, send)
     start, body = sent
     assert start["status"] == 503
     assert (b"retry-after", b"1") in start["headers"]
+    assert (b"content-type", b"application/json") in start["headers"]
     assert json.loads(body["body"])["error"]["code"] == "service_unavailable"
+    sent.clear()
+    scope = {"type": "http", "headers": [(b"accept", b"text/plain")]}
+    await http_limits.service_unavailable(scope, None, send)
+    start, body = sent
+    assert (b"content-type", b"text/plain; charset=utf-8") in start["headers"]
+    assert body["body"].startswith(b"error.code=service_unavailable\n")
 
 
 def test_install_is_idempotent_and_uninstall_restores_uvicorn() -> None:

@@ -58,7 +58,12 @@ async def test_the_unexpected_error_line_cannot_forge_a_line(
     async def send(message: object) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": f"/api/leads/x\n{FORGED}\r\x00"}
+    scope = {
+        "type": "http",
+        "headers": [],
+        "method": "POST",
+        "path": f"/api/leads/x\n{FORGED}\r\x00",
+    }
     with caplog.at_level(logging.ERROR, logger="leads.web"):
         await UnexpectedErrorMiddleware(exploding)(scope, receive, send)
 
