@@ -1,5 +1,6 @@
 -- wrk script of bench/run: every request a new lead whose idempotency key is unique, the body
--- being args[1] .. "<thread>-<counter>" .. args[2] (bench/workload.py's wrk_arguments).
+-- being args[1] .. "<thread>-<counter>" .. args[2] (bench/workload.py's wrk_arguments), the
+-- Accept header args[3].
 
 local threads = 0
 
@@ -15,6 +16,7 @@ local headers = { ["Content-Type"] = "application/json" }
 function init(args)
   before = args[1] .. thread_id .. "-"
   after = args[2]
+  headers["Accept"] = args[3]
 end
 
 function request()

@@ -94,7 +94,8 @@ def render(results: dict[str, Any]) -> str:
     postgres, trips = facts["postgresql"], results["round_trips"]
     lines = [
         f"bench/run: {options['workers']} worker(s), {len(results['pairs'])} pair(s) of "
-        f"{options['duration']} s runs, {options['requests']} sequential requests"
+        f"{options['duration']} s runs, {options['requests']} sequential requests, "
+        f"Accept: {options.get('accept', 'application/json')}"
         + ("; medians, ratios as median [min-max] of the pairs" if several else ""),
         f"service: {results['service_command']}",
         f"machine: {facts['nproc']} cores, PostgreSQL {postgres['server_version']} "

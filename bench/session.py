@@ -164,11 +164,13 @@ def _pgbench_script(database: Database, key: str, workdir: Path) -> tuple[Path, 
 def _measure(app: App, database: Database, options: Options, label: str) -> dict[str, Any]:
     database.reset()
     key_prefix = f"{label}-{app.name}"
-    found = load.sequential(app.port, options.warmup, options.requests, f"{key_prefix}-seq")
-    load.wrk(app.port, min(WARMUP_S, options.duration), f"{key_prefix}-warm")
+    accept = options.accept
+    seq = f"{key_prefix}-seq"
+    found = load.sequential(app.port, options.warmup, options.requests, seq, accept)
+    load.wrk(app.port, min(WARMUP_S, options.duration), f"{key_prefix}-warm", accept)
     database.reset()
     with Meter(database.url, app.pid) as meter:
-        found.update(load.wrk(app.port, options.duration, f"{key_prefix}-wrk"))
+        found.update(load.wrk(app.port, options.duration, f"{key_prefix}-wrk", accept))
     found.update(meter.result(found["requests"], database.lead_count()))
     return found
 
