@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from infrastructure.container import Application, bootstrap
 from infrastructure.database_probe import connection_error
@@ -46,6 +47,15 @@ async def _warn_if_unusable(app: FastAPI, settings: Settings) -> None:
         log_unavailable(app.state.database_warnings, settings.database_url, error)
 
 
+class _LeadsApp(FastAPI):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if leads.is_ingest(scope):
+            scope["app"] = self  # as Starlette sets it: the endpoint reads app.state
+            await leads.serve_ingest(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> FastAPI:
     # uvicorn's protocols, in the process that serves this app: header size limit, envelopes.
     http_limits.install()
@@ -73,7 +83,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
             probe.cancel()
             await application.close()
 
-    app = FastAPI(
+    app = _LeadsApp(
         title="Lead ingestion service",
         version="1.0.0",
         summary="Classifies each posted lead to source, offer, market and vertical "

@@ -87,7 +87,7 @@ def log_unavailable(
     return problem
 
 
-async def _lead_error(request: Request, error: Exception) -> Response:
+async def lead_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, LeadError)
     if error.code is ErrorCode.SERVICE_UNAVAILABLE:
         report_unavailable(request, error)
@@ -115,7 +115,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(code, str(error.detail), details, media=media)
 
 
-async def _client_disconnected(request: Request, error: Exception) -> Response:
+async def client_disconnected(request: Request, error: Exception) -> Response:
     # Nobody reads this answer; the line says where the client gave up.
     log.info(
         "connection closed before the request body was read: %s %s",
@@ -183,9 +183,9 @@ class UnexpectedErrorMiddleware:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.state.database_warnings = RateLimitedLog(log)
-    app.add_exception_handler(LeadError, _lead_error)
+    app.add_exception_handler(LeadError, lead_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(ClientDisconnect, _client_disconnected)
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(UnexpectedErrorMiddleware)
 

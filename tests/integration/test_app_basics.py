@@ -159,3 +159,16 @@ def test_the_documented_examples_run_against_the_example_catalog(new_database) -
         assert replay.status_code == 200, replay.text
         assert replay.json() == replay_example
         assert replay_example["replayed"] is True
+
+
+async def test_behind_a_root_path_the_ingest_routes_are_found_as_the_router_finds_them(
+    app: Any, catalog: Any
+) -> None:
+    source = await catalog.source()
+    transport = httpx.ASGITransport(app=app, root_path="/proxy")
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        lead = {"source_id": source.source_id, "email": "root@example.com"}
+        for path in ("/proxy/api/leads", "/proxy/api/leads/acme"):
+            assert (await client.post(path, json=lead)).status_code in (200, 201)
+        assert (await client.get("/proxy/api/leads")).status_code == 405
+        assert (await client.post("/proxy/api/leadsx", json=lead)).status_code == 404
