@@ -1,6 +1,6 @@
 -- wrk script of bench/run: every request a new lead whose idempotency key is unique, the body
--- being args[1] .. "<thread>-<counter>" .. args[2] (bench/workload.py's wrk_arguments), the
--- Accept header args[3].
+-- being args[1] .. "<thread>-<counter>" .. args[2], the Accept header args[3]
+-- (bench/workload.py's wrk_arguments).
 
 local threads = 0
 

@@ -37,25 +37,20 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def post(
-    connection: http.client.HTTPConnection, body: bytes, accept: str = "application/json"
-) -> tuple[int, bytes]:
-    headers = {**workload.HEADERS, "Accept": accept}
-    connection.request("POST", "/api/leads", body=body, headers=headers)
+def post(connection: http.client.HTTPConnection, body: bytes, accept: str) -> tuple[int, bytes]:
+    connection.request("POST", "/api/leads", body, {**workload.HEADERS, "Accept": accept})
     response = connection.getresponse()
     return response.status, response.read()
 
 
-def sequential(
-    port: int, warmup: int, count: int, key_prefix: str, accept: str = "application/json"
-) -> dict[str, Any]:
+def sequential(port: int, warmup: int, count: int, key_prefix: str, accept: str) -> dict[str, Any]:
     """`count` new leads one after another on a keep-alive connection, after `warmup` more: the
     wall time of each, from writing the request to having read the whole response."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     latencies: list[float] = []
     for i in range(warmup + count):
         started = time.perf_counter()
-        status, answer = post(connection, workload.body(f"{key_prefix}-{i}"), accept)
+        status, answer = post(connection, workload.body(f"{key_prefix}-seq-{i}"), accept)
         if status != 201:
             raise BenchError(f"a new lead got HTTP {status}: {answer[:300]!r}")
         if i >= warmup:
@@ -90,15 +85,16 @@ def parse_wrk(out: str) -> dict[str, Any]:
     return found
 
 
-def wrk(
-    port: int, seconds: float, key_prefix: str, accept: str = "application/json"
-) -> dict[str, Any]:
+def wrk(port: int, seconds: float, key_prefix: str, accept: str) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise BenchError("wrk not found: apt-get install wrk (bench/run installs it)")
     argv = ["wrk", "-t", str(min(workload.CLIENTS, nproc())), "-c", str(workload.CLIENTS)]
     argv += ["-d", f"{seconds:g}s", "--latency", "--timeout", "10s", "-s", str(LUA)]
-    argv += [f"http://127.0.0.1:{port}/api/leads", "--", *workload.wrk_arguments(key_prefix)]
-    argv.append(accept)
+    argv += [
+        f"http://127.0.0.1:{port}/api/leads",
+        "--",
+        *workload.wrk_arguments(key_prefix, accept),
+    ]
     return parse_wrk(_run(argv, seconds))
 
 

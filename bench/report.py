@@ -95,7 +95,7 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         f"bench/run: {options['workers']} worker(s), {len(results['pairs'])} pair(s) of "
         f"{options['duration']} s runs, {options['requests']} sequential requests, "
-        f"Accept: {options.get('accept', 'application/json')}"
+        f"Accept: {options['accept']}"
         + ("; medians, ratios as median [min-max] of the pairs" if several else ""),
         f"service: {results['service_command']}",
         f"machine: {facts['nproc']} cores, PostgreSQL {postgres['server_version']} "

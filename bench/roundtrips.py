@@ -88,7 +88,7 @@ def count(start_app: Callable[[str], Any], database_url: str, key_prefix: str) -
 
             def flights(key: str, expected: int) -> int:
                 before = proxy.flights
-                status, answer = post(connection, workload.body(key))
+                status, answer = post(connection, workload.body(key), "application/json")
                 if status != expected:
                     raise BenchError(f"expected HTTP {expected}, got {status}: {answer[:300]!r}")
                 time.sleep(SETTLE_S)

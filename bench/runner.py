@@ -36,13 +36,8 @@ def parse_args(argv: list[str] | None) -> Options:
     add("--requests", type=int, default=100, help="sequential measured POSTs (100)")
     add("--warmup", type=int, default=100, help="sequential warm-up POSTs (100)")
     add("--import-rows", type=int, default=20_000, help="rows of `leads import`, 0: none")
-    add(
-        "--accept",
-        default="application/json",
-        metavar="MEDIA",
-        help="Accept of the measured POSTs: application/json (default), application/xml or "
-        "text/plain (the yardstick answers JSON whatever it says)",
-    )
+    accept = "the measured POSTs' Accept: application/json (default), application/xml, text/plain"
+    add("--accept", default="application/json", metavar="MEDIA", help=accept)
     add("--quick", action="store_true", help="a smoke run: 2 s runs, 20 warm-ups, 1,000 rows")
     add("--json", type=Path, metavar="FILE", help="also write every number to FILE")
     args = parser.parse_args(argv)

@@ -122,7 +122,7 @@ def _machine(database: Database) -> dict[str, Any]:
 def _post(app: App, body: bytes) -> tuple[int, dict[str, Any]]:
     connection = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
     try:
-        status, answer = load.post(connection, body)
+        status, answer = load.post(connection, body, "application/json")
     finally:
         connection.close()
     return status, json.loads(answer)
@@ -164,13 +164,11 @@ def _pgbench_script(database: Database, key: str, workdir: Path) -> tuple[Path, 
 def _measure(app: App, database: Database, options: Options, label: str) -> dict[str, Any]:
     database.reset()
     key_prefix = f"{label}-{app.name}"
-    accept = options.accept
-    seq = f"{key_prefix}-seq"
-    found = load.sequential(app.port, options.warmup, options.requests, seq, accept)
-    load.wrk(app.port, min(WARMUP_S, options.duration), f"{key_prefix}-warm", accept)
+    found = load.sequential(app.port, options.warmup, options.requests, key_prefix, options.accept)
+    load.wrk(app.port, min(WARMUP_S, options.duration), f"{key_prefix}-warm", options.accept)
     database.reset()
     with Meter(database.url, app.pid) as meter:
-        found.update(load.wrk(app.port, options.duration, f"{key_prefix}-wrk", accept))
+        found.update(load.wrk(app.port, options.duration, f"{key_prefix}-wrk", options.accept))
     found.update(meter.result(found["requests"], database.lead_count()))
     return found
 

@@ -33,7 +33,7 @@ def body(idempotency_key: str) -> bytes:
     return json.dumps(posted(idempotency_key), separators=(",", ":")).encode()
 
 
-def wrk_arguments(key_prefix: str) -> list[str]:
-    """bench/leads.lua's arguments: the body up to the key's counter, and the rest after it."""
+def wrk_arguments(key_prefix: str, accept: str) -> list[str]:
+    """bench/leads.lua's arguments: the body up to the key's counter, the rest, the Accept."""
     before, after = body(_KEY).decode().split(_KEY)
-    return [before + key_prefix + "-", after]
+    return [before + key_prefix + "-", after, accept]

@@ -130,7 +130,8 @@ def test_pgbench_runs_the_services_statement_with_what_it_bound() -> None:
 
 
 def test_each_wrk_request_body_is_a_lead_with_its_own_key() -> None:
-    before, after = workload.wrk_arguments("run1")
+    before, after, accept = workload.wrk_arguments("run1", "text/plain")
+    assert accept == "text/plain"
     lead = json.loads(before + "2-17" + after)  # what bench/leads.lua sends
     assert lead == workload.posted("run1-2-17")
 
@@ -151,7 +152,7 @@ def _pair(
 
 def test_prints_medians_and_ratios_of_the_pairs_and_the_targets() -> None:
     results: dict[str, object] = {
-        "options": {"workers": "1", "duration": "10.0", "requests": "100"},
+        "options": {"workers": "1", "duration": "10.0", "requests": "100", "accept": "text/plain"},
         "machine": {
             "nproc": 2,
             "commit": "abc",
@@ -179,6 +180,8 @@ def test_prints_medians_and_ratios_of_the_pairs_and_the_targets() -> None:
     assert "  sequential p50 <= 3 ms: 2.00 met" in lines
     assert "  round trips per replay <= 2 (§11): 2 met" in lines
     assert "leads import: 2,000 rows/s (1,000 of 1,000 rows created in 0.5 s)" in lines
+    assert lines[0].startswith("bench/run: 1 worker(s), 3 pair(s) of 10.0 s runs, 100 sequential")
+    assert "requests, Accept: text/plain; medians" in lines[0]
 
 
 @pytest.mark.parametrize(
