@@ -13,7 +13,7 @@ Which format: the request's `Accept` header, by its q-values (RFC 9110 §12.5.1)
 `application/json`, `application/xml`, `text/xml` and `text/plain`; of the equally preferred
 ones, the most specifically named, then the source's `reply_format`, then JSON. No `Accept`
 header, or `*/*`, gets the source's `reply_format` (JSON where the source is not known yet);
-an `Accept` naming none of them gets JSON.
+an `Accept` naming none of them gets JSON. Only its first MAX_RANGES media ranges count.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from functools import lru_cache
 from xml.sax.saxutils import escape
 
 import orjson
+
+# Media ranges of an `Accept` header that count: the rest are ignored (real clients send a few).
+MAX_RANGES = 32
 
 
 class ReplyFormat(StrEnum):
@@ -63,9 +66,9 @@ def _quality(text: str) -> float:
 
 
 def _ranges(accept: str) -> list[tuple[str, str, float]]:
-    """The media ranges of an `Accept` value: (type, subtype, weight)."""
+    """The first MAX_RANGES media ranges of an `Accept` value: (type, subtype, weight)."""
     ranges = []
-    for element in accept.split(","):
+    for element in accept.split(",", MAX_RANGES)[:MAX_RANGES]:
         media, *parameters = element.split(";")
         kind, slash, subtype = media.strip().lower().partition("/")
         if not slash or not kind or not subtype:
@@ -97,10 +100,15 @@ def _preference(media: str, ranges: list[tuple[str, str, float]]) -> tuple[float
     return best
 
 
-@lru_cache(maxsize=512)
 def negotiate(accept: str | None, default: ReplyFormat = ReplyFormat.JSON) -> str:
     """The media type to answer a request with `accept` in, for a source whose reply format
     is `default` (JSON before the source is known)."""
+    if accept is not None and len(accept) > _CACHED_LENGTH:
+        return _negotiate(accept, default)  # not worth keeping: no client sends one so long
+    return _cached_negotiate(accept, default)
+
+
+def _negotiate(accept: str | None, default: ReplyFormat) -> str:
     if not accept or accept.strip() == "*/*":
         return default.media_type
     ranges = _ranges(accept)
@@ -112,6 +120,11 @@ def negotiate(accept: str | None, default: ReplyFormat = ReplyFormat.JSON) -> st
             best, best_rank = media, rank
     return best
 
+
+# Clients send the same few `Accept` values: each is parsed once (a hostile one of 64 KiB
+# costs at most MAX_RANGES ranges, and is never kept).
+_CACHED_LENGTH = 256
+_cached_negotiate = lru_cache(maxsize=256)(_negotiate)
 
 # What XML 1.0 cannot hold (control characters, unpaired surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

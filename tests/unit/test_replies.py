@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import orjson
 import pytest
 
-from domain.replies import SERVED, ReplyFormat, negotiate, render
+from domain.replies import MAX_RANGES, SERVED, ReplyFormat, _cached_negotiate, negotiate, render
 
 JSON, XML, TEXT = ReplyFormat.JSON, ReplyFormat.XML, ReplyFormat.TEXT
 
@@ -142,3 +142,13 @@ def test_characters_a_format_cannot_hold_are_replaced_not_fatal(media: str) -> N
 @pytest.mark.parametrize("media", list(SERVED))
 def test_rendering_is_deterministic(media: str) -> None:
     assert render(media, ERROR, "error") == render(media, dict(ERROR), "error")
+
+
+def test_only_the_first_ranges_count_and_a_long_accept_is_not_kept() -> None:
+    ignored = ", ".join(["image/png"] * MAX_RANGES + ["text/plain"])
+    assert negotiate(ignored) == "application/json"
+    assert negotiate(", ".join(["image/png"] * (MAX_RANGES - 1) + ["text/plain"])) == "text/plain"
+    hostile = ", ".join(["*/*;q=0.5"] * 6000) + ", text/plain"  # 66 KB: refused by the server
+    kept = _cached_negotiate.cache_info().currsize
+    assert negotiate(hostile, TEXT) == "text/plain"
+    assert _cached_negotiate.cache_info().currsize == kept
