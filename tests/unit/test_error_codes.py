@@ -12,6 +12,7 @@ import pytest
 
 from domain import errors
 from domain.errors import ErrorCode, LeadError
+from domain.replies import SERVED, render
 from infrastructure import database_problems
 from tests.support import ROOT
 from web.app import create_app
@@ -147,3 +148,17 @@ def test_the_reasons_readyz_diagnoses_are_in_the_table() -> None:
         database_problems.UNREACHABLE,
     }
     assert problems <= set(ErrorCode.SERVICE_UNAVAILABLE.reasons)
+
+
+@pytest.mark.parametrize("operation", INGEST_OPERATIONS, ids=lambda o: o["operationId"])
+def test_every_answer_is_documented_in_each_served_media_type(operation: dict[str, Any]) -> None:
+    for status, response in operation["responses"].items():
+        assert list(response["content"]) == list(SERVED), status
+        root = "error" if int(status) >= 400 else "lead"
+        for media in ("application/xml", "text/xml"):
+            assert response["content"][media]["schema"]["xml"] == {"name": root}
+    created = operation["responses"]["201"]["content"]
+    as_json = created["application/json"]["example"]
+    assert created["text/plain"]["example"] == render("text/plain", as_json, "lead").decode()
+    assert created["application/xml"]["example"].startswith("<?xml")
+    assert "`Accept`" in operation["description"] and "`reply_format`" in operation["description"]
