@@ -1,4 +1,5 @@
-"""`leads catalog apply|export|check|docs` with a source's key requirement, networks and aliases.
+"""`leads catalog apply|export|check|docs` with a source's key requirement, networks, aliases,
+key reuse and reply format.
 
 Each test points DATABASE_URL at a database of its own.
 """
@@ -174,3 +175,47 @@ def test_apply_refuses_unusable_intake_fields_with_exit_2_and_writes_nothing(
     assert err.count("\n") == 1
     assert "secret-short" not in err
     assert asyncio.run(_stored_sources(fresh_database)) == []
+
+
+POLICIES = """
+markets: [{code: us, name: United States, phone_region: US}]
+verticals: [{code: solar, name: Solar}]
+offers: [{code: us-solar, name: US solar, market: us, vertical: solar}]
+sources:
+  - {code: strict, name: Strict, offer: us-solar, source_key: strict-key, OPTION: VALUE}
+  - {code: plain, name: Plain, offer: us-solar, source_key: plain-key}
+"""
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "choices", "documented"),
+    [
+        ("key_reuse", "reject", "replay, reject", "422 idempotency_key_reused"),
+        ("reply_format", "xml", "json, xml, text", "-H 'Content-Type: application/xml'"),
+    ],
+)
+def test_a_sources_policy_applies_exports_keeps_and_is_documented(
+    fresh_database: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    option: str,
+    value: str,
+    choices: str,
+    documented: str,
+) -> None:
+    catalog = POLICIES.replace("OPTION: VALUE", f"{option}: {value}")
+    assert leads(capsys, "catalog", "apply", write(tmp_path, "c.yaml", catalog))[0] == 0
+    status, out, _ = leads(capsys, "catalog", "export")
+    sources = {s["code"]: s for s in yaml.safe_load(out)["sources"]}
+    assert status == 0 and sources["strict"][option] == value
+    assert option not in sources["plain"]  # the default is not written out
+    # Omitted on update: kept, like every optional field of a source.
+    kept = write(tmp_path, "kept.yaml", "sources: [{code: strict, name: Strict, offer: us-solar}]")
+    assert leads(capsys, "catalog", "apply", kept)[1].endswith("0 updated, 1 unchanged\n")
+    assert leads(capsys, "catalog", "check")[0] == 0
+    status, out, _ = leads(capsys, "catalog", "docs", "strict")
+    assert status == 0 and documented in out
+    bad = write(tmp_path, "bad.yaml", POLICIES.replace("OPTION: VALUE", f"{option}: never"))
+    status, out, err = leads(capsys, "catalog", "apply", bad)
+    assert (status, out) == (2, "")
+    assert err == f'leads: {bad}: sources #1 "strict": {option}: must be one of {choices}\n'

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support import Catalog, CatalogSource, leads, write
+from tests.support import Catalog, CatalogSource
 
 
 async def rejecting_source(catalog: Catalog) -> CatalogSource:
@@ -107,34 +104,3 @@ async def test_the_fingerprint_is_the_derived_keys_digest(
     )
     ((_, fingerprint),) = await stored(engine, source)
     assert answer.json()["idempotency_key"] == f"d1:{fingerprint}"
-
-
-CATALOG = """
-markets: [{code: us, name: United States, phone_region: US}]
-verticals: [{code: solar, name: Solar}]
-offers: [{code: us-solar, name: US solar, market: us, vertical: solar}]
-sources:
-  - {code: strict, name: Strict, offer: us-solar, source_key: strict-key, key_reuse: reject}
-  - {code: plain, name: Plain, offer: us-solar, source_key: plain-key}
-"""
-
-
-def test_the_catalog_applies_exports_and_documents_key_reuse(
-    fresh_database: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    assert leads(capsys, "catalog", "apply", write(tmp_path, "c.yaml", CATALOG))[0] == 0
-    status, out, _ = leads(capsys, "catalog", "export")
-    sources = {s["code"]: s for s in yaml.safe_load(out)["sources"]}
-    assert status == 0 and sources["strict"]["key_reuse"] == "reject"
-    assert "key_reuse" not in sources["plain"]  # the default is not written out
-    # Omitted on update: kept, like every optional field of a source.
-    kept = write(
-        tmp_path, "kept.yaml", "sources: [{code: strict, name: Strict, offer: us-solar}]\n"
-    )
-    assert leads(capsys, "catalog", "apply", kept)[1].endswith("0 updated, 1 unchanged\n")
-    status, out, _ = leads(capsys, "catalog", "docs", "strict")
-    assert status == 0 and "422 idempotency_key_reused" in out
-    bad = write(tmp_path, "bad.yaml", CATALOG.replace("key_reuse: reject", "key_reuse: never"))
-    status, out, err = leads(capsys, "catalog", "apply", bad)
-    assert (status, out) == (2, "")
-    assert err == (f'leads: {bad}: sources #1 "strict": key_reuse: must be one of replay, reject\n')

@@ -1,6 +1,7 @@
 """Answers in JSON, XML or plain text over HTTP: every error code the application answers, in
 each format the same document; `Accept` with q-values and `*/*`; a source's `reply_format`
-for requests that leave the choice open, before and after the source is known; the catalog.
+for requests that leave the choice open, before and after the source is known (the catalog's
+`reply_format`: tests/integration/test_catalog_intake_cli.py).
 
 The HTTP server's own answers (408, 431, 400 `malformed_http`) are tested on a real socket in
 tests/e2e/test_hostile_requests.py, the 503 past the concurrency limit in
@@ -14,18 +15,16 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from string import Template
 
 import httpx
 import pytest
-import yaml
 from fastapi import FastAPI
 
 from domain.errors import ErrorCode
 from domain.replies import CONTENT_TYPES, render
 from infrastructure.settings import Settings
-from tests.support import Catalog, CatalogSource, leads, unique_host, write
+from tests.support import Catalog, CatalogSource, unique_host
 from web.app import create_app
 
 MEDIA = ("application/xml", "text/xml", "text/plain")
@@ -267,37 +266,3 @@ async def test_answers_are_deterministic_under_concurrency(
     await client.post("/api/leads", json=lead)
     answers = await asyncio.gather(*(client.post("/api/leads", json=lead) for _ in range(10)))
     assert len({answer.content for answer in answers}) == 1
-
-
-# --- the catalog ---------------------------------------------------------------------------
-
-CATALOG = """
-markets: [{code: us, name: United States, phone_region: US}]
-verticals: [{code: solar, name: Solar}]
-offers: [{code: us-solar, name: US solar, market: us, vertical: solar}]
-sources:
-  - {code: legacy, name: Legacy, offer: us-solar, source_key: legacy-key, reply_format: xml}
-  - {code: plain, name: Plain, offer: us-solar, source_key: plain-key}
-"""
-
-
-def test_the_catalog_applies_exports_checks_and_documents_reply_format(
-    fresh_database: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    assert leads(capsys, "catalog", "apply", write(tmp_path, "c.yaml", CATALOG))[0] == 0
-    status, out, _ = leads(capsys, "catalog", "export")
-    sources = {s["code"]: s for s in yaml.safe_load(out)["sources"]}
-    assert status == 0 and sources["legacy"]["reply_format"] == "xml"
-    assert "reply_format" not in sources["plain"]  # the default is not written out
-    kept = write(tmp_path, "kept.yaml", "sources: [{code: legacy, name: Legacy, offer: us-solar}]")
-    assert leads(capsys, "catalog", "apply", kept)[1].endswith("0 updated, 1 unchanged\n")
-    assert leads(capsys, "catalog", "check")[0] == 0
-    status, out, _ = leads(capsys, "catalog", "docs", "legacy")
-    assert status == 0 and "Responses (XML unless your Accept header" in out
-    assert "-H 'Content-Type: application/xml'" in out
-    bad = write(tmp_path, "bad.yaml", CATALOG.replace("reply_format: xml", "reply_format: csv"))
-    status, out, err = leads(capsys, "catalog", "apply", bad)
-    assert (status, out) == (2, "")
-    assert (
-        err == f'leads: {bad}: sources #1 "legacy": reply_format: must be one of json, xml, text\n'
-    )
