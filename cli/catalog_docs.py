@@ -16,6 +16,7 @@ from domain.catalog import LEADS_PATH, Source, SourceDescription, posting_path
 from domain.errors import ErrorCode, InvalidSource
 from domain.fields import MAX_ATTRIBUTES, POSTED_FIELDS, FieldType, PostedField
 from domain.idempotency import lead_id_for
+from domain.lead import LEAD_VIEW_FIELDS
 from domain.replies import ReplyFormat, render
 
 DEFAULT_BASE_URL = "http://localhost:8000"
@@ -245,16 +246,17 @@ def _response_lines(description: SourceDescription) -> list[str]:
             '            "replayed": false}',
             '  Error: {"error": {"code": "<code>", "message": "<text>", "details": {...}}}',
         ]
-    # The lead the example below creates (ids of its offer, market and vertical elided).
-    lead: dict[str, object] = {
-        "lead_id": str(lead_id_for(description.source_id, "order-10001")),
-        "source_id": description.source_id,
-        **dict.fromkeys(("offer_id", "market_id", "vertical_id"), "..."),
-        "idempotency_key": "order-10001",
-        "idempotency_key_origin": "client",
-        "status": "received",
-        "replayed": False,
-    }
+    # The lead the example below creates, in the answer's order (what is not known here, the
+    # ids of its offer, market and vertical, elided).
+    lead: dict[str, object] = dict.fromkeys((*LEAD_VIEW_FIELDS, "replayed"), "...")
+    lead.update(
+        lead_id=str(lead_id_for(description.source_id, "order-10001")),
+        source_id=description.source_id,
+        idempotency_key="order-10001",
+        idempotency_key_origin="client",
+        status="received",
+        replayed=False,
+    )
     refusal = InvalidSource(reason="not_found")
     details = dict(refusal.details)
     error = {"error": {"code": refusal.code.value, "message": refusal.message, "details": details}}

@@ -116,22 +116,3 @@ def derived_key(digest: str, *, normalized_email: str | None, normalized_phone: 
 def lead_id_for(source_id: int, idempotency_key: str) -> uuid.UUID:
     """The deterministic lead id of (source, key): replays and concurrent copies agree on it."""
     return uuid.uuid5(LEAD_ID_NAMESPACE, f"{source_id}:{idempotency_key}")
-
-
-def derive_idempotency_key(
-    fields: Mapping[str, str | None],
-    *,
-    normalized_email: str | None,
-    normalized_phone: str | None,
-    is_test: bool,
-    attributes: Mapping[str, object],
-) -> str:
-    """The derived key of a lead's content (`derived_key` of its `content_digest`)."""
-    digest = content_digest(
-        fields,
-        normalized_email=normalized_email,
-        normalized_phone=normalized_phone,
-        is_test=is_test,
-        attributes=attributes,
-    )
-    return derived_key(digest, normalized_email=normalized_email, normalized_phone=normalized_phone)

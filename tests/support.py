@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.idempotency import content_digest, derived_key
 from infrastructure.local_postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,3 +256,22 @@ def leads(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str
     status = main(list(argv))
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def derive_idempotency_key(
+    fields: Mapping[str, str | None],
+    *,
+    normalized_email: str | None,
+    normalized_phone: str | None,
+    is_test: bool,
+    attributes: Mapping[str, object],
+) -> str:
+    """The derived key of a lead's content, composed as `NewLead.create` composes it."""
+    digest = content_digest(
+        fields,
+        normalized_email=normalized_email,
+        normalized_phone=normalized_phone,
+        is_test=is_test,
+        attributes=attributes,
+    )
+    return derived_key(digest, normalized_email=normalized_email, normalized_phone=normalized_phone)

@@ -108,8 +108,8 @@ async def ingest_lead(request: Request) -> Response:
 # solving would be pure overhead. `web.openapi.INGEST_PATHS` documents them. A POST to them
 # is served by `serve_ingest` (below); other methods reach the routes, for 405.
 routes = [
-    Route("/api/leads", ingest_lead, methods=["POST"]),
-    Route("/api/leads/{subpath:anysubpath}", ingest_lead, methods=["POST"]),
+    Route(LEADS_PATH, ingest_lead, methods=["POST"]),
+    Route(LEADS_PATH + "/{subpath:anysubpath}", ingest_lead, methods=["POST"]),
 ]
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from bench import load, procfs, report, runner, workload, yardstick
 from bench.import_summary import ImportSummary, parse_summary
-from domain.idempotency import derive_idempotency_key
 from domain.normalization import normalize_email, normalize_phone
 from infrastructure.repositories import LEAD_COLUMNS
+from tests.support import derive_idempotency_key
 
 WRK = """Running 1s test @ http://127.0.0.1:18765/
   2 threads and 16 connections

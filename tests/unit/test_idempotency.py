@@ -12,12 +12,12 @@ from domain.errors import IdempotencyDerivationFailed, InvalidIdempotencyKeyForm
 from domain.idempotency import (
     LEAD_ID_NAMESPACE,
     MAX_KEY_LENGTH,
-    derive_idempotency_key,
     lead_id_for,
     parse_idempotency_header,
     reconcile_client_key,
     validate_client_key,
 )
+from tests.support import derive_idempotency_key
 
 
 @pytest.mark.parametrize(

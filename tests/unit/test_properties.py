@@ -23,8 +23,8 @@ from domain.classification import (
     select_mapping,
 )
 from domain.errors import InvalidSource, InvalidSourceKey
-from domain.idempotency import derive_idempotency_key
 from domain.normalization import normalize_email, normalize_phone
+from tests.support import derive_idempotency_key
 
 fast = settings(max_examples=200, deadline=None)
 

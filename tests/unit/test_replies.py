@@ -139,11 +139,6 @@ def test_characters_a_format_cannot_hold_are_replaced_not_fatal(media: str) -> N
         assert json.loads(body) == document
 
 
-@pytest.mark.parametrize("media", list(SERVED))
-def test_rendering_is_deterministic(media: str) -> None:
-    assert render(media, ERROR, "error") == render(media, dict(ERROR), "error")
-
-
 def test_only_the_first_ranges_count_and_a_long_accept_is_not_kept() -> None:
     ignored = ", ".join(["image/png"] * MAX_RANGES + ["text/plain"])
     assert negotiate(ignored) == "application/json"
