@@ -14,6 +14,7 @@ from cli.shared import run_async
 from domain.catalog import CatalogError
 from infrastructure import migrate
 from infrastructure.init_sql import INIT_SQL_PATH, init_sql
+from infrastructure.schema_revision import current_revision, head_revision
 from infrastructure.settings import Settings
 
 
@@ -49,7 +50,7 @@ def register(db: argparse.ArgumentParser) -> None:
 def _upgrade(args: argparse.Namespace) -> int:
     url = Settings.from_env().database_url
     run_async(migrate.upgrade(url, args.revision))
-    print(f"database schema at {args.revision} ({migrate.head_revision()} is the latest)")
+    print(f"database schema at {args.revision} ({head_revision()} is the latest)")
     return 0
 
 
@@ -63,10 +64,10 @@ async def _read_current() -> int:
     engine = create_async_engine(Settings.from_env().async_database_url)
     try:
         async with engine.connect() as connection:
-            revision = await migrate.current_revision(connection)
+            revision = await current_revision(connection)
     finally:
         await engine.dispose()
-    head = migrate.head_revision()
+    head = head_revision()
     print(f"current: {revision or 'none (not migrated)'}; latest: {head}")
     return 0 if revision == head else 1
 
@@ -88,7 +89,7 @@ def _setup(args: argparse.Namespace) -> int:
     url = Settings.from_env().database_url
     loaded = asyncio.run(_set_up(url))
     catalog = "example catalog loaded" if loaded else "catalog left as it was (not empty)"
-    print(f"database ready: schema at {migrate.head_revision()} (the latest), {catalog}")
+    print(f"database ready: schema at {head_revision()} (the latest), {catalog}")
     return 0
 
 

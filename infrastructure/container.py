@@ -29,7 +29,7 @@ from infrastructure.catalog_store import SqlCatalogReader, open_catalog_unit_of_
 from infrastructure.engine import create_engine
 from infrastructure.erasure_store import HmacCriterionHasher, open_erasure_store
 from infrastructure.lead_store import open_lead_store
-from infrastructure.migrate import AlembicSchemaProbe
+from infrastructure.schema_revision import SqlSchemaProbe
 from infrastructure.settings import Settings
 from queries.base import Query, QueryDispatcher
 from queries.catalog import (
@@ -88,7 +88,7 @@ def bootstrap(settings: Settings | None = None) -> Application:
     container.register(OpenCatalogUnitOfWork, instance=partial(open_catalog_unit_of_work, engine))
     container.register(OpenErasureStore, instance=partial(open_erasure_store, engine))
     container.register(CriterionHasher, instance=HmacCriterionHasher(settings.erasure_key))
-    container.register(SchemaProbe, instance=AlembicSchemaProbe(engine))
+    container.register(SchemaProbe, instance=SqlSchemaProbe(engine))
     container.register(CatalogReader, instance=SqlCatalogReader(engine))
     for handler_type in (*HANDLERS.values(), *QUERY_HANDLERS.values()):
         # Transient here: the bus and the query dispatcher each keep the one they resolve.

@@ -25,7 +25,7 @@ from domain.catalog import CatalogSnapshot
 from handlers.catalog import ApplyCatalogHandler
 from handlers.catalog_ports import CatalogRepository
 from infrastructure.catalog_repository import SqlCatalogRepository
-from infrastructure.migrate import MIGRATIONS_DIR
+from infrastructure.schema_revision import MIGRATIONS_DIR
 
 INIT_SQL_PATH = "docker/initdb/10-leads.sql"
 # Named paramstyle: literal values are written as they are (no `%` doubling).

@@ -1,41 +1,22 @@
-"""Schema migrations: apply, revert and inspect Alembic revisions on a database."""
+"""Schema migrations: apply and revert Alembic revisions on a database (what revision it is at:
+`infrastructure/schema_revision.py`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from infrastructure.engine import unavailable_on_db_failure
+from infrastructure.schema_revision import MIGRATIONS_DIR
 from infrastructure.settings import to_asyncpg_url
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
-
-def _config(connection: Connection | None = None) -> Config:
+def _config(connection: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if connection is not None:
-        config.attributes["connection"] = connection
+    config.attributes["connection"] = connection
     return config
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None, "no migrations found"
-    return head
-
-
-async def current_revision(connection: AsyncConnection) -> str | None:
-    def read(sync_connection: Connection) -> str | None:
-        return MigrationContext.configure(sync_connection).get_current_revision()
-
-    return await connection.run_sync(read)
 
 
 async def _run(database_url: str, action: str, revision: str) -> None:
@@ -59,15 +40,3 @@ async def upgrade(database_url: str, revision: str = "head") -> None:
 
 async def downgrade(database_url: str, revision: str = "base") -> None:
     await _run(database_url, "downgrade", revision)
-
-
-class AlembicSchemaProbe:
-    """Answers `CheckReadiness` from the `alembic_version` table."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self.expected_revision = head_revision()
-
-    async def current_revision(self) -> str | None:
-        async with unavailable_on_db_failure(), self._engine.connect() as connection:
-            return await current_revision(connection)

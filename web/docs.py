@@ -44,7 +44,10 @@ async def docs(request: Request) -> HTMLResponse:
 
 
 @router.get(DOCS_PATH + "/{name}")
-async def docs_asset(name: str) -> Response:
+async def docs_asset(request: Request) -> Response:
+    # The name read off the request, not a typed parameter: FastAPI's parameter model would
+    # load pydantic's v1 compatibility layer, a tenth of the start-up, for one string.
+    name: str = request.path_params["name"]
     media_type = ASSETS.get(name)
     if media_type is None:
         raise HTTPException(404)

@@ -13,6 +13,7 @@ import pytest
 from cli.serve import load_example_catalog
 from infrastructure import migrate
 from infrastructure.container import HANDLERS, QUERY_HANDLERS, bootstrap
+from infrastructure.schema_revision import head_revision
 from infrastructure.settings import Settings
 from web.app import create_app
 
@@ -57,7 +58,7 @@ def test_readyz_is_503_on_an_unmigrated_database_and_200_after_upgrade(new_datab
     asyncio.run(migrate.upgrade(url))
     response = asyncio.run(_get(settings, "/readyz"))
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "schema_revision": migrate.head_revision()}
+    assert response.json() == {"status": "ready", "schema_revision": head_revision()}
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:

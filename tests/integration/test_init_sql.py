@@ -19,8 +19,8 @@ import asyncpg
 import pytest
 
 from cli.catalog import load_catalog_file
-from infrastructure import migrate
 from infrastructure.init_sql import INIT_SQL_PATH, init_sql
+from infrastructure.schema_revision import head_revision
 from tests.support import ROOT
 
 EXAMPLE_CATALOG = ROOT / "examples" / "catalog.yaml"
@@ -126,7 +126,7 @@ def test_init_sql_builds_the_database_that_leads_db_setup_builds(
         assert built == asyncio.run(_read(from_setup, query))
     rows = asyncio.run(_read(from_script, CATALOG_ROWS))
     assert isinstance(rows, dict)
-    assert rows["revision"] == [migrate.head_revision()]
+    assert rows["revision"] == [head_revision()]
     assert len(rows["sources"]) == len(load_catalog_file(EXAMPLE_CATALOG)["sources"])  # type: ignore[arg-type]
 
 
