@@ -26,8 +26,17 @@ from infrastructure.local_postgres import LocalPostgresError, resolve_server
 from infrastructure.provisioning import drop_database, ensure_database
 from infrastructure.settings import Settings, to_asyncpg_url
 from tests.partitioned_leads import partition_leads
+from tests.static import background
 from tests.support import ROOT, Catalog
 from web.app import create_app
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    background.start(session)  # the checks that need nothing from the other tests
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    background.stop(session)
 
 
 @pytest.fixture(scope="session")

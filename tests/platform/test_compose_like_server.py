@@ -33,6 +33,8 @@ import pytest
 
 from infrastructure.database_problems import redact_url
 from tests.platform import compose_like
+from tests.static import background
+from tests.static.background import Check, python_m
 from tests.support import ROOT
 
 WRONG_PASSWORD = "not-the-compose-password"
@@ -154,16 +156,31 @@ def _unavailable_reason() -> str | None:
     return None
 
 
+# Started in the background once the tests are collected (tests/static/background.py); where
+# it cannot run, it fails at once and the fixture skips with the reason before reading it.
+BACKGROUND = {
+    "observed": Check(
+        [
+            (
+                "unshare",
+                "-n",
+                "--",
+                *python_m("tests.platform.compose_like", "--"),
+                *python_m("tests.platform.test_compose_like_server"),
+            )
+        ]
+    )
+}
+
+
 @pytest.fixture(scope="module")
-def observed() -> dict[str, Any]:
+def observed(request: pytest.FixtureRequest) -> dict[str, Any]:
     reason = _unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
-    argv = ["unshare", "-n", "--", sys.executable, "-m", "tests.platform.compose_like", "--"]
-    argv += [sys.executable, "-m", "tests.platform.test_compose_like_server"]
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout + result.stderr
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = background.result(request)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+    report: dict[str, Any] = json.loads(outcome.stdout.strip().splitlines()[-1])
     return report
 
 

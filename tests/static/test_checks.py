@@ -5,73 +5,81 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.static import background
+from tests.static.background import Check, python_m
 from tests.support import ROOT
 
+# These run in the background from the end of collection (background.py).
+PLATFORMS = ("linux", "win32", "darwin")
+# These run the CLI and the settings in subprocesses, which coverage does not follow: they
+# cover nothing here, in a third of the time.
+SUBPROCESS_ONLY = ("test_cli_verbs", "test_settings_errors", "test_settings_env_example")
+COVERAGE_DATA = "--data-file={tmp}/.coverage"
+BACKGROUND = {
+    "test_ruff_check": Check([python_m("ruff", "check", "--no-cache", ".")]),
+    "test_ruff_format": Check([python_m("ruff", "format", "--check", "--no-cache", ".")]),
+    **{
+        f"test_mypy_strict[{platform}]": Check(
+            [python_m("mypy", "--platform", platform, "--cache-dir", f".mypy_cache/{platform}")]
+        )
+        for platform in PLATFORMS
+    },
+    "test_mypy_strict_bench_on_linux": Check(
+        [python_m("mypy", "--platform", "linux", "--cache-dir", ".mypy_cache/linux", "bench")]
+    ),
+    "test_unit_tests_cover_every_branch_of_domain": Check(
+        [
+            python_m(
+                "coverage",
+                "run",
+                "--branch",
+                "--source=domain",
+                COVERAGE_DATA,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/unit",
+                *(f"--ignore=tests/unit/{name}.py" for name in SUBPROCESS_ONLY),
+            ),
+            python_m("coverage", "report", COVERAGE_DATA, "--show-missing", "--fail-under=95"),
+        ]
+    ),
+}
 
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+
+def test_ruff_check(request: pytest.FixtureRequest) -> None:
+    outcome = background.result(request)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
 
 
-def test_ruff_check() -> None:
-    result = run("ruff", "check", "--no-cache", ".")
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_ruff_format(request: pytest.FixtureRequest) -> None:
+    outcome = background.result(request)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
 
 
-def test_ruff_format() -> None:
-    result = run("ruff", "format", "--check", "--no-cache", ".")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.parametrize("platform", ["linux", "win32", "darwin"])
-def test_mypy_strict(platform: str) -> None:
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_mypy_strict(platform: str, request: pytest.FixtureRequest) -> None:
     """Every package of pyproject's [tool.mypy] `files`, as each platform's stubs see it."""
-    result = run("mypy", "--platform", platform, "--cache-dir", f".mypy_cache/{platform}")
-    assert result.returncode == 0, result.stdout + result.stderr
+    outcome = background.result(request)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
 
 
-def test_mypy_strict_bench_on_linux() -> None:
+def test_mypy_strict_bench_on_linux(request: pytest.FixtureRequest) -> None:
     """bench/ drives /proc, process groups and signals: it runs (and is checked) on Linux only,
     and refuses elsewhere with one line."""
-    result = run("mypy", "--platform", "linux", "--cache-dir", ".mypy_cache/linux", "bench")
-    assert result.returncode == 0, result.stdout + result.stderr
+    outcome = background.result(request)
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
 
 
-SUBPROCESS_ONLY = ("test_cli_verbs", "test_settings_errors", "test_settings_env_example")
-
-
-def test_unit_tests_cover_every_branch_of_domain(tmp_path: Path) -> None:
-    data = str(tmp_path / ".coverage")
-    tests = run(
-        "coverage",
-        "run",
-        "--branch",
-        "--source=domain",
-        f"--data-file={data}",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/unit",
-        # These run the CLI and the settings in subprocesses, which coverage does not follow:
-        # they cover nothing here, in a third of the time.
-        *(f"--ignore=tests/unit/{name}.py" for name in SUBPROCESS_ONLY),
-    )
-    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-3000:]
-    report = run("coverage", "report", f"--data-file={data}", "--show-missing", "--fail-under=95")
-    assert report.returncode == 0, report.stdout + report.stderr
+def test_unit_tests_cover_every_branch_of_domain(request: pytest.FixtureRequest) -> None:
+    """The unit suite under coverage, then the report (which fails under 95 %)."""
+    outcome = background.result(request)
+    assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
 
 
 def test_tracked_text_files_are_lf() -> None:

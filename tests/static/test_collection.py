@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import ROOT
+import pytest
+
+from tests.static import background
+from tests.static.background import Check, python_m
 
 POSIX_ONLY_MODULES = ("fcntl", "pty", "termios", "resource", "grp", "pwd")
 POSIX_ONLY_OS = ("sysconf", "killpg", "getpgid", "setsid", "fork", "getuid", "geteuid")
@@ -64,16 +67,15 @@ def test_the_environment_lacks_what_windows_lacks(tmp_path: Path) -> None:
     assert result.stdout == "", f"still available:\n{result.stdout}"
 
 
-def test_the_suite_collects_without_posix_only_modules(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env=without_posix(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+BACKGROUND = {
+    "test_the_suite_collects_without_posix_only_modules": Check(
+        [python_m("pytest", "--collect-only", "-q", "-p", "no:cacheprovider")], env=without_posix
     )
-    summary = result.stdout.strip().splitlines()[-1:] or [result.stderr]
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+}
+
+
+def test_the_suite_collects_without_posix_only_modules(request: pytest.FixtureRequest) -> None:
+    outcome = background.result(request)  # run in the background (background.py)
+    summary = outcome.stdout.strip().splitlines()[-1:] or [outcome.stderr]
+    assert outcome.returncode == 0, outcome.stdout[-4000:] + outcome.stderr[-2000:]
     assert "error" not in summary[0], summary
