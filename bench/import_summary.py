@@ -31,12 +31,7 @@ def parse_summary(stdout: str) -> ImportSummary | None:
     found = _SUMMARY.fullmatch(lines[-1]) if lines else None
     if found is None:
         return None
-    value = {name: text.replace(",", "") for name, text in found.groupdict().items()}
-    return ImportSummary(
-        rows=int(value["rows"]),
-        created=int(value["created"]),
-        replayed=int(value["replayed"]),
-        rejected=int(value["rejected"]),
-        seconds=float(value["seconds"]),
-        rows_per_s=float(value["rows_per_s"]),
-    )
+    numbers = {name: float(text.replace(",", "")) for name, text in found.groupdict().items()}
+    seconds, rate = numbers.pop("seconds"), numbers.pop("rows_per_s")
+    counts = {name: int(value) for name, value in numbers.items()}
+    return ImportSummary(**counts, seconds=seconds, rows_per_s=rate)
