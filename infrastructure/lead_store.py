@@ -61,16 +61,21 @@ class PooledConnection:
         pooled, self._pooled = self._pooled, None
         if pooled is None:
             return
+        if not broken:
+            # No transaction is ever open on it: back to the pool as it is. That awaits
+            # nothing, so it runs without the greenlet SQLAlchemy's async API would start for
+            # it (with a frame stack of its own, mapped and unmapped each time).
+            with contextlib.suppress(Exception):
+                pooled.close()
+            return
         try:
-            if broken:
-                # Interrupted mid-statement, timed out or disconnected: its state is unknown.
-                # Drop it without a round trip; the server ends the session when the socket
-                # closes.
-                with contextlib.suppress(Exception):
-                    terminate(pooled.driver_connection)
-                    await greenlet_spawn(pooled.invalidate)
+            # Interrupted mid-statement, timed out or disconnected: its state is unknown.
+            # Drop it without a round trip; the server ends the session when the socket
+            # closes.
+            with contextlib.suppress(Exception):
+                terminate(pooled.driver_connection)
+                await greenlet_spawn(pooled.invalidate)
         finally:
-            # No transaction is ever open on it: back to the pool as it is.
             with contextlib.suppress(Exception):
                 await greenlet_spawn(pooled.close)
 
