@@ -117,6 +117,14 @@ class HttpMapping:
     def label(self) -> str:
         return f"{self.source} {self.hostname}{self.path_prefix}"
 
+    @property
+    def place(self) -> tuple[str, str]:
+        """Its hostname and path prefix made canonical: rows written with plain SQL may not be."""
+        return (
+            canonical_hostname(self.hostname) or self.hostname,
+            canonical_path_prefix(self.path_prefix),
+        )
+
 
 Record = TypeVar("Record", Market, Vertical, Offer, Source, HttpMapping)
 
