@@ -23,7 +23,6 @@ from sqlalchemy.sql.elements import TextClause
 from commands.catalog import ApplyCatalog
 from domain.catalog import CatalogSnapshot
 from handlers.catalog import ApplyCatalogHandler
-from handlers.catalog_ports import CatalogRepository
 from infrastructure.catalog_repository import SqlCatalogRepository
 from infrastructure.schema_revision import MIGRATIONS_DIR
 
@@ -65,16 +64,14 @@ def _literal(value: object) -> object:
     return value
 
 
-class _EmptyCatalog(SqlCatalogRepository):
-    async def snapshot(self) -> CatalogSnapshot:
-        return CatalogSnapshot()
-
-
-class _ScriptUnitOfWork:
+class _ScriptUnitOfWork(SqlCatalogRepository):
     def __init__(self, recorder: _Recorder) -> None:
         # The repository only calls `execute`, which the recorder provides.
-        self.catalog: CatalogRepository = _EmptyCatalog(cast(AsyncConnection, recorder))
+        super().__init__(cast(AsyncConnection, recorder))
         self.committed = False
+
+    async def snapshot(self) -> CatalogSnapshot:
+        return CatalogSnapshot()
 
     async def commit(self) -> None:
         self.committed = True
