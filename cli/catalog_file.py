@@ -120,25 +120,17 @@ def _malformed(problem: str, mark: _Mark | None) -> _Refused:
 # --- JSON ------------------------------------------------------------------------------
 
 
-class _DuplicateJsonKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _unique_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    mapping = dict(pairs)
-    if len(mapping) != len(pairs):
-        counts = Counter(key for key, _ in pairs)
-        raise _DuplicateJsonKey(next(key for key, _ in pairs if counts[key] > 1))
-    return mapping
-
-
 def _json(text: str) -> object:
-    try:
-        document = json.loads(text, object_pairs_hook=_unique_pairs)
-    except _DuplicateJsonKey as error:
-        # json.loads knows no positions: find the first repeated key again, with its own.
-        raise _duplicate(*(_first_json_duplicate(text) or (error.key, ""))) from None
+    def unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        mapping = dict(pairs)
+        if len(mapping) != len(pairs):
+            # json.loads knows no positions: find the first repeated key again, with its own.
+            counts = Counter(key for key, _ in pairs)
+            key = next(key for key, _ in pairs if counts[key] > 1)
+            raise _duplicate(*(_first_json_duplicate(text) or (key, "")))
+        return mapping
+
+    document = json.loads(text, object_pairs_hook=unique)
     if _deeper_than(document, MAX_DEPTH):
         raise _too_deep(None)
     return document
@@ -191,11 +183,7 @@ def _first_json_duplicate(text: str) -> tuple[str, str] | None:
 # --- YAML ------------------------------------------------------------------------------
 
 
-class _MergeKey:
-    """The `<<` key: its value's mappings are merged into the mapping it is in."""
-
-
-_MERGE_KEY = _MergeKey()
+_MERGE_KEY = object()  # the `<<` key: its value's mappings are merged into its mapping
 
 
 class _OpenMapping:
@@ -222,7 +210,7 @@ class _OpenMapping:
 def _yaml(text: str) -> object:
     loader = _Loader(text)
     try:
-        return _YamlBuilder(loader).document(_events(loader))
+        return _YamlBuilder(loader).document(iter(loader.get_event, None))
     except yaml.MarkedYAMLError as error:
         # libyaml's own nesting limit (1,000 flow levels) can trip while it scans ahead.
         if error.problem == "exceeded maximum nesting depth":
@@ -230,12 +218,6 @@ def _yaml(text: str) -> object:
         raise
     finally:
         loader.dispose()
-
-
-def _events(loader: yaml.SafeLoader) -> Iterator[yaml.Event]:
-    next_event: Callable[[], yaml.Event | None] = loader.get_event
-    while (event := next_event()) is not None:
-        yield event
 
 
 class _YamlBuilder:
