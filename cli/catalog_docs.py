@@ -53,11 +53,10 @@ ERRORS: tuple[tuple[str, str, str], ...] = tuple(
 
 
 def _example_phone(region: str | None) -> str:
-    number = phonenumbers.example_number_for_type(
-        region or "US", phonenumbers.PhoneNumberType.MOBILE
-    )
+    mobile = phonenumbers.PhoneNumberType.MOBILE
+    number = phonenumbers.example_number_for_type(region or "US", mobile)
     if number is None:  # a few regions (e.g. TA) have no mobile example
-        number = phonenumbers.example_number_for_type("US", phonenumbers.PhoneNumberType.MOBILE)
+        number = phonenumbers.example_number_for_type("US", mobile)
     assert number is not None, "phonenumbers has a US mobile example"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 

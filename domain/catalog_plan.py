@@ -155,11 +155,13 @@ def plan_catalog(
     stored["mappings"] = _stored_mappings(snapshot.mappings)
     changes: dict[str, Any] = {s: _plan(s, getattr(document, s), stored[s]) for s in SECTIONS}
     plan = CatalogPlan(**changes)
-    _check_unique_keys(document, plan, snapshot)
-    _check_required_keys(document, plan)
+    _check_keys(document, plan, snapshot)
     ambiguities = find_ambiguities(applied(plan, snapshot))
-    if ambiguities:
-        _check_ambiguities(document, ambiguities, snapshot, allow_ambiguous)
+    if ambiguities and not allow_ambiguous:
+        had = {a.place: set(a.sources) for a in find_ambiguities(snapshot)}
+        made = [a for a in ambiguities if not set(a.sources) <= had.get(a.place, set())]
+        if made:
+            raise AmbiguousMapping(_entry_making(document, made[0]), made)
     return dataclasses.replace(plan, ambiguities=ambiguities)
 
 
@@ -181,18 +183,6 @@ def applied(plan: CatalogPlan, snapshot: CatalogSnapshot) -> CatalogSnapshot:
     )
 
 
-def _check_ambiguities(
-    document: CatalogDocument,
-    ambiguities: Sequence[Ambiguity],
-    snapshot: CatalogSnapshot,
-    allow_ambiguous: bool,
-) -> None:
-    stored = {a.place: set(a.sources) for a in find_ambiguities(snapshot)}
-    made = [a for a in ambiguities if not set(a.sources) <= stored.get(a.place, set())]
-    if made and not allow_ambiguous:
-        raise AmbiguousMapping(_entry_making(document, made[0]), made)
-
-
 def _entry_making(document: CatalogDocument, ambiguity: Ambiguity) -> str:
     """The label of the file's entry that gives a source the place, else of one of them."""
     for mapping in document.mappings:
@@ -205,16 +195,28 @@ def _entry_making(document: CatalogDocument, ambiguity: Ambiguity) -> str:
     return "catalog"
 
 
-def _check_required_keys(document: CatalogDocument, plan: CatalogPlan) -> None:
-    """Checked on the merged state: `require_key` and `source_key` may each come from the
-    file or from what is stored."""
+def _check_keys(document: CatalogDocument, plan: CatalogPlan, snapshot: CatalogSnapshot) -> None:
+    """Source keys once the plan is written: no two sources share one, counting sources the
+    file leaves out, and one that is required cannot be guessed (`require_key` and `source_key`
+    may each come from the file or from what is stored)."""
+    in_document = {change.record.code for change in plan.sources}
+    owners = {
+        s.source_key: s.code
+        for s in snapshot.sources
+        if s.source_key is not None and s.code not in in_document
+    }
     for entry, change in zip(document.sources, plan.sources, strict=True):
-        source = change.record
-        if not source.require_key:
+        code, key = change.record.code, change.record.source_key
+        if key is not None and (owner := owners.setdefault(key, code)) != code:
+            # The key itself is a secret: name its holder, never the key.
+            raise CatalogError(entry.label, "source_key", f'is already the key of source "{owner}"')
+    for entry, change in zip(document.sources, plan.sources, strict=True):
+        key = change.record.source_key
+        if not change.record.require_key:
             continue
-        if source.source_key is None:
+        if key is None:
             problem = "this source has no source_key"
-        elif len(source.source_key) < MIN_REQUIRED_KEY_LENGTH:
+        elif len(key) < MIN_REQUIRED_KEY_LENGTH:
             problem = "its source_key is shorter"  # never echo the key, nor its length
         else:
             continue
@@ -223,23 +225,3 @@ def _check_required_keys(document: CatalogDocument, plan: CatalogPlan) -> None:
             "require_key",
             f"needs a source_key of at least {MIN_REQUIRED_KEY_LENGTH} characters: {problem}",
         )
-
-
-def _check_unique_keys(
-    document: CatalogDocument, plan: CatalogPlan, snapshot: CatalogSnapshot
-) -> None:
-    """No two sources may share a key after the apply, counting sources the file leaves out."""
-    in_document = {change.record.code for change in plan.sources}
-    owners = {
-        s.source_key: s.code
-        for s in snapshot.sources
-        if s.source_key is not None and s.code not in in_document
-    }
-    for entry, change in zip(document.sources, plan.sources, strict=True):
-        key = change.record.source_key
-        if key is None:
-            continue
-        owner = owners.setdefault(key, change.record.code)
-        if owner != change.record.code:
-            # The key itself is a secret: name its holder, never the key.
-            raise CatalogError(entry.label, "source_key", f'is already the key of source "{owner}"')

@@ -105,19 +105,13 @@ def _network(text: str) -> str:
 
 
 def _source(row: list[Any]) -> Source:
-    code, name, offer, source_key, active, _, require_key, networks, aliases, *policies = row
-    key_reuse, reply_format = policies
+    code, name, offer, key, active, _, require_key, networks, aliases, key_reuse, reply = row
     return Source(
-        code=code,
-        name=name,
-        offer=offer,
-        source_key=source_key,
-        active=active,
-        require_key=require_key,
+        *(code, name, offer, key, active, require_key),
         allowed_networks=tuple(_network(network) for network in networks),
         field_aliases=tuple(sorted((str(a), str(t)) for a, t in aliases.items())),
         key_reuse=key_reuse,
-        reply_format=ReplyFormat(reply_format),
+        reply_format=ReplyFormat(reply),
     )
 
 

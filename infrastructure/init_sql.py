@@ -8,11 +8,11 @@ The schema comes from the migrations (Alembic's offline mode) and the catalog fr
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -76,23 +76,12 @@ class _ScriptUnitOfWork(SqlCatalogRepository):
     async def commit(self) -> None:
         self.committed = True
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
 
 async def catalog_sql(document: Mapping[str, object]) -> str:
     """The statements `leads catalog apply` runs for `document` on an empty catalog."""
     recorder = _Recorder()
     unit_of_work = _ScriptUnitOfWork(recorder)
-    handler = ApplyCatalogHandler(lambda: unit_of_work)
+    handler = ApplyCatalogHandler(lambda: contextlib.nullcontext(unit_of_work))
     await handler(ApplyCatalog(document))
     if not unit_of_work.committed:
         return ""
