@@ -424,27 +424,24 @@ def _rows(records: Iterable[Record]) -> list[dict[str, object]]:
     return [dataclasses.asdict(record) for record in records]
 
 
+_INTAKE_FIELDS = ("require_key", "allowed_networks", "field_aliases", "key_reuse", "reply_format")
+_UNUSED = Source("", "", "")  # a source that uses none of them
+
+
 def _source_row(source: Source) -> dict[str, object]:
+    row = dataclasses.asdict(source)
+    row.update(
+        allowed_networks=list(source.allowed_networks),
+        field_aliases=dict(source.field_aliases),
+        reply_format=source.reply_format.value,
+    )
     # The intake fields only when the source uses them, so a catalog that never used them
     # exports as it always did.
-    row: dict[str, object] = {
-        "code": source.code,
-        "name": source.name,
-        "offer": source.offer,
-        "source_key": source.source_key,
-        "active": source.active,
+    return {
+        name: value
+        for name, value in row.items()
+        if name not in _INTAKE_FIELDS or getattr(source, name) != getattr(_UNUSED, name)
     }
-    if source.require_key:
-        row["require_key"] = True
-    if source.allowed_networks:
-        row["allowed_networks"] = list(source.allowed_networks)
-    if source.field_aliases:
-        row["field_aliases"] = dict(source.field_aliases)
-    if source.key_reuse != "replay":
-        row["key_reuse"] = source.key_reuse
-    if source.reply_format is not ReplyFormat.JSON:
-        row["reply_format"] = source.reply_format.value
-    return row
 
 
 def catalog_document(snapshot: CatalogSnapshot) -> dict[str, list[dict[str, object]]]:

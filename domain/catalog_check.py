@@ -1,11 +1,7 @@
 """Checking a stored catalog for what will misroute or reject leads.
 
 An ambiguity (one hostname and path prefix held by several live sources) makes every post
-there fail with 409 `ambiguous_source_mapping`: it is an error. The rest are warnings:
-mappings and sources that cannot take leads although they are marked active, and mappings
-that no request can match, sources whose key requirement or network and alias settings
-cannot work as stored, and sources that require their key but are also reached by a posting
-URL (the URL alone does not carry the key: the publisher must still send it).
+there fail with 409 `ambiguous_source_mapping`, so it is an error; the rest are warnings.
 """
 
 from __future__ import annotations

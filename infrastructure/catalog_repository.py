@@ -20,9 +20,7 @@ from domain.replies import ReplyFormat
 from infrastructure.engine import is_unavailable, terminate, unavailable_on_db_failure
 
 # Any constant of our own; `leads db upgrade` uses another one.
-CATALOG_LOCK_ID = 7235712349
-
-LOCK = text(f"SELECT pg_advisory_xact_lock({CATALOG_LOCK_ID})")
+LOCK = text("SELECT pg_advisory_xact_lock(7235712349)")
 
 # One statement, so the five lists come from one snapshot of the database even in READ
 # COMMITTED: an export never names an offer whose market it does not list.
