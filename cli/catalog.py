@@ -26,7 +26,7 @@ from cli.catalog_file import load_catalog_file as load_catalog_file
 from commands.base import Command
 from commands.catalog import ApplyCatalog, CatalogApplied
 from domain.catalog import CatalogError
-from domain.catalog_plan import ACTIONS, AmbiguousMapping, CatalogPlan
+from domain.catalog_plan import ACTIONS, AmbiguousMapping
 from infrastructure.container import bootstrap
 from infrastructure.settings import Settings
 from queries.base import Query
@@ -71,20 +71,13 @@ def register(catalog: argparse.ArgumentParser) -> None:
     docs.set_defaults(run=_docs)
 
 
-async def execute(command: Command[R], settings: Settings | None = None) -> R:
-    """Run one command on a freshly built application, then release it."""
+async def execute(message: Command[R] | Query[R], settings: Settings | None = None) -> R:
+    """Run one command or answer one query on a freshly built application, then release it."""
     application = bootstrap(settings or Settings.from_env())
     try:
-        return await application.bus.execute(command)
-    finally:
-        await application.close()
-
-
-async def ask(query: Query[R], settings: Settings | None = None) -> R:
-    """Answer one query on a freshly built application, then release it."""
-    application = bootstrap(settings or Settings.from_env())
-    try:
-        return await application.query(query)
+        if isinstance(message, Command):
+            return await application.bus.execute(message)
+        return await application.query(message)
     finally:
         await application.close()
 
@@ -121,21 +114,6 @@ def _write_utf8() -> None:
             stream.reconfigure(encoding="utf-8", errors=stream.errors)
 
 
-_DONE = {"create": "created", "update": "updated", "unchanged": "unchanged"}
-_WOULD = {"create": "would create", "update": "would update", "unchanged": "unchanged"}
-
-
-def _plan_lines(plan: CatalogPlan, dry_run: bool) -> list[str]:
-    verbs = _WOULD if dry_run else _DONE
-    lines = []
-    for change in plan.changes:
-        if change.action == "unchanged" and not dry_run:
-            continue
-        fields = f" ({', '.join(change.changed_fields)})" if change.changed_fields else ""
-        lines.append(f"{verbs[change.action]} {change.kind} {change.subject}{fields}")
-    return lines
-
-
 def summary(applied: CatalogApplied) -> str:
     plan = applied.plan
     created, updated, unchanged = (plan.count(action) for action in ACTIONS)
@@ -152,8 +130,14 @@ def _apply(args: argparse.Namespace) -> int:
     document = load_catalog_file(args.file)
     command = ApplyCatalog(document, dry_run=args.dry_run, allow_ambiguous=args.allow_ambiguous)
     applied = asyncio.run(execute(command))
-    for line in _plan_lines(applied.plan, applied.dry_run):
-        print(line)
+    for change in applied.plan.changes:
+        if change.action == "unchanged" and not applied.dry_run:
+            continue
+        verb: str = change.action
+        if verb != "unchanged":
+            verb = f"would {verb}" if applied.dry_run else f"{verb}d"  # created, updated
+        fields = f" ({', '.join(change.changed_fields)})" if change.changed_fields else ""
+        print(f"{verb} {change.kind} {change.subject}{fields}")
     print(summary(applied))
     for ambiguity in applied.plan.ambiguities:
         print(f"leads: warning: {ambiguity}", file=sys.stderr)
@@ -163,7 +147,7 @@ def _apply(args: argparse.Namespace) -> int:
 @_reports_errors
 def _export(args: argparse.Namespace) -> int:
     _ = args
-    document = asyncio.run(ask(ExportCatalog()))
+    document = asyncio.run(execute(ExportCatalog()))
     sys.stdout.write(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return 0
 
@@ -171,7 +155,7 @@ def _export(args: argparse.Namespace) -> int:
 @_reports_errors
 def _check(args: argparse.Namespace) -> int:
     _ = args
-    report = asyncio.run(ask(CheckCatalog()))
+    report = asyncio.run(execute(CheckCatalog()))
     for problem in report.problems:
         print(f"{problem.severity}: {problem.message}")
     if report.problems:
@@ -184,6 +168,6 @@ def _check(args: argparse.Namespace) -> int:
 @_reports_errors
 def _docs(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    description = asyncio.run(ask(DescribeSource(args.source_code), settings))
+    description = asyncio.run(execute(DescribeSource(args.source_code), settings))
     sys.stdout.write(posting_instructions(description, args.base_url, settings.max_body_bytes))
     return 0

@@ -53,22 +53,12 @@ ERRORS: tuple[tuple[str, str, str], ...] = tuple(
 
 
 def _example_phone(region: str | None) -> str:
-    number = phonenumbers.example_number_for_type(
-        region or "US", phonenumbers.PhoneNumberType.MOBILE
-    )
+    mobile = phonenumbers.PhoneNumberType.MOBILE
+    number = phonenumbers.example_number_for_type(region or "US", mobile)
     if number is None:  # a few regions (e.g. TA) have no mobile example
-        number = phonenumbers.example_number_for_type("US", phonenumbers.PhoneNumberType.MOBILE)
+        number = phonenumbers.example_number_for_type("US", mobile)
     assert number is not None, "phonenumbers has a US mobile example"
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-
-
-def _mapping_urls(description: SourceDescription, scheme: str) -> list[str]:
-    urls: list[str] = []
-    for mapping in description.mappings:
-        url = f"{scheme}://{mapping.hostname}{quote(posting_path(mapping.path_prefix))}"
-        if url not in urls:
-            urls.append(url)
-    return urls
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
@@ -141,7 +131,12 @@ def posting_instructions(
     source, offer, market = description.source, description.offer, description.market
     scheme = urlsplit(base_url).scheme if base_url else "https"
     generic_url = (base_url or DEFAULT_BASE_URL).rstrip("/") + LEADS_PATH
-    mapping_urls = _mapping_urls(description, scheme)
+    mapping_urls = list(
+        dict.fromkeys(
+            f"{scheme}://{m.hostname}{quote(posting_path(m.path_prefix))}"
+            for m in description.mappings
+        )
+    )
     region = f", phone region {market.phone_region}" if market.phone_region else ""
     vertical = description.vertical
     lines = [
@@ -211,7 +206,8 @@ def posting_instructions(
     body = _example_body(description, mapped=bool(mapping_urls))
     url = mapping_urls[0] if mapping_urls else generic_url
     if source.reply_format is ReplyFormat.XML:
-        content_type, posted = "application/xml", render(XML, body, "lead").decode()
+        content_type = ReplyFormat.XML.media_type
+        posted = render(content_type, body, "lead").decode()
     else:
         content_type, posted = "application/json", json.dumps(body, ensure_ascii=False)
     lines += [
@@ -223,9 +219,6 @@ def posting_instructions(
         f"    -d {shlex.quote(posted)}",
     ]
     return "\n".join(lines) + "\n"
-
-
-XML = ReplyFormat.XML.media_type
 
 
 def _response_lines(description: SourceDescription) -> list[str]:

@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import GeneratorType
 from typing import Any, Protocol
@@ -93,11 +93,8 @@ def _read_text(path: str) -> str:
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
-    if mark is None:
-        return str(problem)
-    return f"{problem}{_at(mark)}"
+    return f"{problem}{_at(getattr(error, 'problem_mark', None))}"
 
 
 def _at(mark: _Mark | None) -> str:
@@ -120,25 +117,17 @@ def _malformed(problem: str, mark: _Mark | None) -> _Refused:
 # --- JSON ------------------------------------------------------------------------------
 
 
-class _DuplicateJsonKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _unique_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    mapping = dict(pairs)
-    if len(mapping) != len(pairs):
-        counts = Counter(key for key, _ in pairs)
-        raise _DuplicateJsonKey(next(key for key, _ in pairs if counts[key] > 1))
-    return mapping
-
-
 def _json(text: str) -> object:
-    try:
-        document = json.loads(text, object_pairs_hook=_unique_pairs)
-    except _DuplicateJsonKey as error:
-        # json.loads knows no positions: find the first repeated key again, with its own.
-        raise _duplicate(*(_first_json_duplicate(text) or (error.key, ""))) from None
+    def unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        mapping = dict(pairs)
+        if len(mapping) != len(pairs):
+            # json.loads knows no positions: find the first repeated key again, with its own.
+            counts = Counter(key for key, _ in pairs)
+            key = next(key for key, _ in pairs if counts[key] > 1)
+            raise _duplicate(*(_first_json_duplicate(text) or (key, "")))
+        return mapping
+
+    document = json.loads(text, object_pairs_hook=unique)
     if _deeper_than(document, MAX_DEPTH):
         raise _too_deep(None)
     return document
@@ -191,11 +180,7 @@ def _first_json_duplicate(text: str) -> tuple[str, str] | None:
 # --- YAML ------------------------------------------------------------------------------
 
 
-class _MergeKey:
-    """The `<<` key: its value's mappings are merged into the mapping it is in."""
-
-
-_MERGE_KEY = _MergeKey()
+_MERGE_KEY = object()  # the `<<` key: its value's mappings are merged into its mapping
 
 
 class _OpenMapping:
@@ -206,7 +191,27 @@ class _OpenMapping:
         self.has_key = False  # a key waits for its value
         self.key: object = None
         self.key_mark: _Mark | None = None
-        self.merged: list[dict[object, object]] | None = None
+        self.merged: list[dict[object, object]] | None = None  # least precedent first
+
+    def add(self, item: object, mark: _Mark | None) -> None:
+        """`item` is the value of the key before it, or the next key."""
+        if self.has_key:
+            self.has_key = False
+            if self.key is not _MERGE_KEY:
+                self.value[self.key] = item
+                return
+            merged = [item] if isinstance(item, dict) else item
+            if not isinstance(merged, list) or not all(isinstance(m, dict) for m in merged):
+                raise _malformed("<< merges a mapping or a list of mappings", self.key_mark)
+            self.merged = list(reversed(merged))  # the first one listed wins
+            return
+        try:
+            repeated = item in self.value or (item is _MERGE_KEY and self.merged is not None)
+        except TypeError:
+            raise _malformed("a list or mapping cannot be a key", mark) from None
+        if repeated:
+            raise _duplicate("<<" if item is _MERGE_KEY else item, _at(mark))
+        self.has_key, self.key, self.key_mark = True, item, mark
 
     def built(self) -> dict[object, object]:
         """Its own keys over those of the mappings it merges."""
@@ -222,7 +227,7 @@ class _OpenMapping:
 def _yaml(text: str) -> object:
     loader = _Loader(text)
     try:
-        return _YamlBuilder(loader).document(_events(loader))
+        return _YamlBuilder(loader).document()
     except yaml.MarkedYAMLError as error:
         # libyaml's own nesting limit (1,000 flow levels) can trip while it scans ahead.
         if error.problem == "exceeded maximum nesting depth":
@@ -230,12 +235,6 @@ def _yaml(text: str) -> object:
         raise
     finally:
         loader.dispose()
-
-
-def _events(loader: yaml.SafeLoader) -> Iterator[yaml.Event]:
-    next_event: Callable[[], yaml.Event | None] = loader.get_event
-    while (event := next_event()) is not None:
-        yield event
 
 
 class _YamlBuilder:
@@ -246,62 +245,50 @@ class _YamlBuilder:
         self._resolve: Callable[[type[yaml.Node], str, tuple[bool, bool]], str] = loader.resolve
         self._anchors: dict[str, object] = {}
         # The collections being built, innermost last, each with the anchor it will define.
-        self._open: list[list[object] | _OpenMapping] = []
-        self._open_anchors: list[str | None] = []
+        self._open: list[tuple[list[object] | _OpenMapping, str | None]] = []
         self._document: object = None
 
-    def document(self, events: Iterator[yaml.Event]) -> object:
+    def document(self) -> object:
         documents = 0
-        for event in events:
+        for event in iter(self._loader.get_event, None):
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
                     raise _malformed("expected a single document, found another", event.start_mark)
             elif isinstance(event, yaml.ScalarEvent):
-                self._scalar(event)
+                self._add(self._scalar(event), event.anchor, event.start_mark)
             elif isinstance(event, yaml.AliasEvent):
-                self._alias(event)
+                if event.anchor not in self._anchors:
+                    raise _malformed(f"found undefined alias {event.anchor!r}", event.start_mark)
+                self._place(self._anchors[event.anchor], event.start_mark)
             elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-                self._start(event)
+                if len(self._open) >= MAX_DEPTH:
+                    raise _too_deep(event.start_mark)
+                is_mapping = isinstance(event, yaml.MappingStartEvent)
+                if event.tag not in (None, "!", _MAP if is_mapping else _SEQ):
+                    raise _malformed(f"the tag {event.tag} is not supported here", event.start_mark)
+                self._open.append((_OpenMapping() if is_mapping else [], event.anchor))
             elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-                self._end(event)
+                node, anchor = self._open.pop()
+                value = node.built() if isinstance(node, _OpenMapping) else node
+                self._add(value, anchor, event.end_mark)
         return self._document
 
-    def _start(self, event: yaml.SequenceStartEvent | yaml.MappingStartEvent) -> None:
-        if len(self._open) >= MAX_DEPTH:
-            raise _too_deep(event.start_mark)
-        is_mapping = isinstance(event, yaml.MappingStartEvent)
-        if event.tag not in (None, "!", _MAP if is_mapping else _SEQ):
-            raise _malformed(f"the tag {event.tag} is not supported here", event.start_mark)
-        self._open.append(_OpenMapping() if is_mapping else [])
-        self._open_anchors.append(event.anchor)
-
-    def _end(self, event: yaml.SequenceEndEvent | yaml.MappingEndEvent) -> None:
-        node = self._open.pop()
-        anchor = self._open_anchors.pop()
-        value = node.built() if isinstance(node, _OpenMapping) else node
-        self._add(value, anchor, event.end_mark)
-
-    def _scalar(self, event: yaml.ScalarEvent) -> None:
+    def _scalar(self, event: yaml.ScalarEvent) -> object:
         tag = event.tag
         if tag is None or tag == "!":
             tag = self._resolve(yaml.ScalarNode, event.value, event.implicit)
-        value: object
+        top = self._open[-1][0] if self._open else None
         if tag == _STR:
-            value = event.value
-        elif tag == _MERGE and self._expects_key():
-            value = _MERGE_KEY
-        else:
-            start: Any = event.start_mark  # libyaml's marks stand in for PyYAML's
-            value = self._construct(yaml.ScalarNode(tag, event.value, start, start, event.style))
-        self._add(value, event.anchor, event.start_mark)
-
-    def _construct(self, node: yaml.ScalarNode) -> object:
+            return event.value
+        if tag == _MERGE and isinstance(top, _OpenMapping) and not top.has_key:
+            return _MERGE_KEY
+        start: Any = event.start_mark  # libyaml's marks stand in for PyYAML's
+        node = yaml.ScalarNode(tag, event.value, start, start, event.style)
         constructors: dict[str | None, Callable[[Any, yaml.Node], object]]
         constructors = type(self._loader).yaml_constructors
-        construct = constructors.get(node.tag, constructors[None])
         try:
-            value = construct(self._loader, node)
+            value = constructors.get(tag, constructors[None])(self._loader, node)
             if isinstance(value, GeneratorType):  # a collection's constructor: it raises
                 generator = value
                 value = next(generator)
@@ -310,17 +297,8 @@ class _YamlBuilder:
         except yaml.YAMLError:
             raise
         except Exception:  # PyYAML's scalar constructors fail on a value their tag rejects
-            raise _malformed(f"{node.value!r} is not a valid {node.tag}", node.start_mark) from None
+            raise _malformed(f"{event.value!r} is not a valid {tag}", start) from None
         return value
-
-    def _alias(self, event: yaml.AliasEvent) -> None:
-        if event.anchor not in self._anchors:
-            raise _malformed(f"found undefined alias {event.anchor!r}", event.start_mark)
-        self._place(self._anchors[event.anchor], event.start_mark)
-
-    def _expects_key(self) -> bool:
-        top = self._open[-1] if self._open else None
-        return isinstance(top, _OpenMapping) and not top.has_key
 
     def _add(self, value: object, anchor: str | None, mark: _Mark | None) -> None:
         if anchor is not None:
@@ -332,37 +310,7 @@ class _YamlBuilder:
     def _place(self, value: object, mark: _Mark | None) -> None:
         if not self._open:
             self._document = value
-            return
-        top = self._open[-1]
-        if isinstance(top, list):
+        elif isinstance(top := self._open[-1][0], list):
             top.append(value)
-        elif not top.has_key:
-            self._key(top, value, mark)
         else:
-            self._value(top, value)
-
-    def _key(self, mapping: _OpenMapping, key: object, mark: _Mark | None) -> None:
-        try:
-            repeated = key in mapping.value or (key is _MERGE_KEY and mapping.merged is not None)
-        except TypeError:
-            raise _malformed("a list or mapping cannot be a key", mark) from None
-        if repeated:
-            raise _duplicate("<<" if key is _MERGE_KEY else key, _at(mark))
-        mapping.has_key = True
-        mapping.key = key
-        mapping.key_mark = mark
-
-    def _value(self, mapping: _OpenMapping, value: object) -> None:
-        if mapping.key is _MERGE_KEY:
-            mapping.merged = _merged(value, mapping.key_mark)
-        else:
-            mapping.value[mapping.key] = value
-        mapping.has_key = False
-
-
-def _merged(value: object, mark: _Mark | None) -> list[dict[object, object]]:
-    """The mappings a `<<` key merges, least precedent first (the first one listed wins)."""
-    mappings = [value] if isinstance(value, dict) else value
-    if not isinstance(mappings, list) or not all(isinstance(m, dict) for m in mappings):
-        raise _malformed("<< merges a mapping or a list of mappings", mark)
-    return list(reversed(mappings))
+            top.add(value, mark)

@@ -1,9 +1,7 @@
 """The classification catalog as operators declare it: typed records, parsing and validation.
 
-A catalog document (YAML or JSON, already parsed into plain values) becomes typed entries
-here. Source keys, hostnames and path prefixes are canonicalized with the functions
-classification uses (SPEC §5), so what the catalog stores is exactly what requests compare
-with. Nothing here does I/O.
+Source keys, hostnames and path prefixes are canonicalized with the functions classification
+uses (SPEC §5), so what the catalog stores is exactly what requests compare with. No I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import phonenumbers
 
@@ -30,7 +28,6 @@ from domain.fields import ALIAS_TARGETS, SELECTOR_FIELDS, fold_field_name
 from domain.replies import REPLY_FORMATS, ReplyFormat
 from domain.sources import KEY_REUSE_POLICIES, KeyReuse
 
-SECTIONS: tuple[str, ...] = ("markets", "verticals", "offers", "sources", "mappings")
 # The ingestion endpoint; every sub-path of it also takes leads (SPEC §6).
 LEADS_PATH = "/api/leads"
 # A key that guards a source on its own must not be guessable (`require_key`).
@@ -44,8 +41,7 @@ class CatalogError(ValueError):
         self.entry = entry
         self.field = field
         self.problem = problem
-        where = entry if field is None else f"{entry}: {field}"
-        super().__init__(f"{where}: {problem}")
+        super().__init__(f"{entry}: {problem}" if field is None else f"{entry}: {field}: {problem}")
 
 
 class CatalogEntryNotFound(CatalogError):
@@ -121,6 +117,14 @@ class HttpMapping:
     def label(self) -> str:
         return f"{self.source} {self.hostname}{self.path_prefix}"
 
+    @property
+    def place(self) -> tuple[str, str]:
+        """Its hostname and path prefix made canonical: rows written with plain SQL may not be."""
+        return (
+            canonical_hostname(self.hostname) or self.hostname,
+            canonical_path_prefix(self.path_prefix),
+        )
+
 
 Record = TypeVar("Record", Market, Vertical, Offer, Source, HttpMapping)
 
@@ -162,6 +166,7 @@ class CatalogSnapshot:
 # --- reading a document ----------------------------------------------------------------
 
 _MISSING = object()
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _type_hint(value: object) -> str:
@@ -172,47 +177,22 @@ def _type_hint(value: object) -> str:
     return ""
 
 
-_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _has_control_characters(text: str) -> bool:
-    return _CONTROL_CHARACTERS.search(text) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class _Fields:
-    """The fields of one kind of entry.
-
-    `kept`: optional, and when left out the stored value stays. `defaulted`: optional, part
-    of the entry's identity, so leaving it out means its default.
-    """
-
-    required: tuple[str, ...]
-    kept: tuple[str, ...] = ()
-    defaulted: tuple[str, ...] = ()
-
-
 class _EntryReader:
     """Reads the fields of one raw entry, raising `CatalogError` that names entry and field."""
 
-    def __init__(self, section: str, number: int, raw: object, fields: _Fields) -> None:
+    def __init__(self, section: str, number: int, raw: object, allowed: Sequence[str]) -> None:
         self.label = f"{section} #{number}"
         if not isinstance(raw, Mapping):
             raise CatalogError(self.label, None, "must be a mapping of field names to values")
         self._raw: Mapping[object, object] = raw
-        self.omitted = frozenset(name for name in fields.kept if name not in raw)
-        identifier = raw.get("source" if section == "mappings" else "code")
+        identifier = raw.get(allowed[0])  # a mapping is named by its source, the rest by code
         if isinstance(identifier, str) and identifier.strip():
             self.label += f' "{identifier.strip()}"'
-        allowed = (*fields.required, *fields.kept, *fields.defaulted)
         for name in raw:
             if name not in allowed:
                 raise CatalogError(
                     self.label, str(name), f"unknown field (expected: {', '.join(allowed)})"
                 )
-        for name in fields.required:
-            if name not in raw or raw[name] is None:
-                raise CatalogError(self.label, name, "is required")
 
     def error(self, name: str, problem: str) -> CatalogError:
         return CatalogError(self.label, name, problem)
@@ -229,18 +209,28 @@ class _EntryReader:
         text = value.strip()
         if not text:
             raise self.error(name, "must not be empty")
-        if _has_control_characters(text):
+        if _CONTROL_CHARACTERS.search(text):
             raise self.error(name, "must not contain control characters or lone surrogates")
         return text
 
-    def optional_text(self, name: str, canonical: Callable[[str], str]) -> str | None:
-        """A nullable string field, canonicalized; None when null or omitted."""
-        value = self.value(name)
-        if value is _MISSING or value is None:
+    def optional_text(self, name: str, canonical: Callable[[str], str], problem: str) -> str | None:
+        """A nullable string, canonicalized; `problem` when `canonical` refuses it."""
+        if self.value(name) is _MISSING or self.value(name) is None:
             return None
-        return canonical(self.text(name))
+        text = self.text(name)
+        try:
+            return canonical(text)
+        except (ValueError, LeadError):
+            raise self.error(name, problem) from None  # never echo the value: it may be a key
 
-    def flag(self, name: str, default: bool = True) -> bool:
+    def choice(self, name: str, options: Sequence[str]) -> str:
+        """One of `options`, the first when left out."""
+        value = self.text(name, default=options[0])
+        if value not in options:
+            raise self.error(name, f"must be one of {', '.join(options)}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
         value = self.value(name)
         if value is _MISSING:
             return default
@@ -255,35 +245,6 @@ def canonical_phone_region(region: str) -> str:
     if canonical not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(region)
     return canonical
-
-
-def _phone_region(reader: _EntryReader) -> str | None:
-    def canonical(region: str) -> str:
-        try:
-            return canonical_phone_region(region)
-        except ValueError:
-            raise reader.error(
-                "phone_region",
-                "must be a two-letter region code that phonenumbers supports "
-                "(e.g. US, GB, DE), or null",
-            ) from None
-
-    return reader.optional_text("phone_region", canonical)
-
-
-def _source_key(reader: _EntryReader) -> str | None:
-    def canonical(key: str) -> str:
-        try:
-            return canonical_source_key(key)
-        except LeadError:
-            # Never echo the key: it is a secret.
-            raise reader.error(
-                "source_key",
-                f"must match {SOURCE_KEY_PATTERN} after NFKC normalization, "
-                "trimming and lower-casing",
-            ) from None
-
-    return reader.optional_text("source_key", canonical)
 
 
 def _allowed_networks(reader: _EntryReader) -> tuple[str, ...]:
@@ -322,7 +283,7 @@ def _field_aliases(reader: _EntryReader) -> tuple[tuple[str, str], ...]:
         if not isinstance(alias, str) or not alias.strip():
             raise reader.error(name, "each alias must be a non-empty string" + _type_hint(alias))
         alias = alias.strip()
-        if _has_control_characters(alias):
+        if _CONTROL_CHARACTERS.search(alias):
             raise reader.error(name, "aliases must not contain control characters")
         if is_known_field_name(alias):
             raise reader.error(name, f'"{alias}" is already a field name; it cannot be an alias')
@@ -355,8 +316,7 @@ def _hostname(reader: _EntryReader) -> str:
     hostname = canonical_hostname(reader.text("hostname"))
     if hostname is None or ("." not in hostname.strip("[]") and ":" not in hostname):
         raise reader.error(
-            "hostname",
-            "must be a host name such as leads.example.com (no scheme, no path)",
+            "hostname", "must be a host name such as leads.example.com (no scheme, no path)"
         )
     return hostname
 
@@ -368,114 +328,70 @@ def _path_prefix(reader: _EntryReader) -> str:
     return canonical_path_prefix(prefix)
 
 
-def _market(reader: _EntryReader) -> Market:
-    return Market(reader.text("code"), reader.text("name"), _phone_region(reader))
-
-
-def _vertical(reader: _EntryReader) -> Vertical:
-    return Vertical(reader.text("code"), reader.text("name"))
-
-
-def _offer(reader: _EntryReader) -> Offer:
-    return Offer(
-        code=reader.text("code"),
-        name=reader.text("name"),
-        market=reader.text("market"),
-        vertical=reader.text("vertical"),
-        active=reader.flag("active"),
-    )
-
-
-def _source(reader: _EntryReader) -> Source:
-    return Source(
-        code=reader.text("code"),
-        name=reader.text("name"),
-        offer=reader.text("offer"),
-        source_key=_source_key(reader),
-        active=reader.flag("active"),
-        require_key=reader.flag("require_key", default=False),
-        allowed_networks=_allowed_networks(reader),
-        field_aliases=_field_aliases(reader),
-        key_reuse=_key_reuse(reader),
-        reply_format=_reply_format(reader),
-    )
-
-
-def _key_reuse(reader: _EntryReader) -> KeyReuse:
-    value = reader.text("key_reuse", default="replay")
-    for policy in KEY_REUSE_POLICIES:
-        if value == policy:
-            return policy
-    raise reader.error("key_reuse", f"must be one of {', '.join(KEY_REUSE_POLICIES)}")
-
-
-def _reply_format(reader: _EntryReader) -> ReplyFormat:
-    value = reader.text("reply_format", default=ReplyFormat.JSON.value)
-    if value in REPLY_FORMATS:
-        return ReplyFormat(value)
-    raise reader.error("reply_format", f"must be one of {', '.join(REPLY_FORMATS)}")
-
-
-def _mapping(reader: _EntryReader) -> HttpMapping:
-    return HttpMapping(
-        source=reader.text("source"),
-        hostname=_hostname(reader),
-        path_prefix=_path_prefix(reader),
-        active=reader.flag("active"),
-    )
-
-
-_MARKET_FIELDS = _Fields(required=("code", "name"), kept=("phone_region",))
-_VERTICAL_FIELDS = _Fields(required=("code", "name"))
-_OFFER_FIELDS = _Fields(required=("code", "name", "market", "vertical"), kept=("active",))
-_SOURCE_FIELDS = _Fields(
-    required=("code", "name", "offer"),
-    kept=(
-        *("source_key", "active", "require_key", "allowed_networks", "field_aliases"),
-        *("key_reuse", "reply_format"),
+# How each field that is not plain required text is read; the rest are `reader.text`.
+_FIELD_READERS: dict[str, Callable[[_EntryReader], object]] = {
+    "phone_region": lambda reader: reader.optional_text(
+        "phone_region",
+        canonical_phone_region,
+        "must be a two-letter region code that phonenumbers supports (e.g. US, GB, DE), or null",
     ),
-)
-_MAPPING_FIELDS = _Fields(
-    required=("source", "hostname"), kept=("active",), defaulted=("path_prefix",)
+    "source_key": lambda reader: reader.optional_text(
+        "source_key",
+        canonical_source_key,
+        f"must match {SOURCE_KEY_PATTERN} after NFKC normalization, trimming and lower-casing",
+    ),
+    "active": lambda reader: reader.flag("active", default=True),
+    "require_key": lambda reader: reader.flag("require_key", default=False),
+    "allowed_networks": _allowed_networks,
+    "field_aliases": _field_aliases,
+    "key_reuse": lambda reader: cast(KeyReuse, reader.choice("key_reuse", KEY_REUSE_POLICIES)),
+    "reply_format": lambda reader: ReplyFormat(reader.choice("reply_format", REPLY_FORMATS)),
+    "hostname": _hostname,
+    "path_prefix": _path_prefix,
+}
+# The fields of a record without a default are required. An optional field left out keeps its
+# stored value, except one that is part of the entry's identity: leaving it out means its
+# default.
+_IDENTITY_DEFAULTS = ("path_prefix",)
+_RECORDS: dict[str, type[Market | Vertical | Offer | Source | HttpMapping]] = {
+    "markets": Market,
+    "verticals": Vertical,
+    "offers": Offer,
+    "sources": Source,
+    "mappings": HttpMapping,
+}
+SECTIONS: tuple[str, ...] = tuple(_RECORDS)
+# (section, attribute, field named in the message, problem) that two entries may not share.
+_UNIQUE = (
+    *((section, "code", "code", "same code") for section in SECTIONS[:4]),
+    ("sources", "source_key", "source_key", "same key"),
+    ("mappings", "identity", "hostname", "same source, canonical hostname and path_prefix"),
 )
 
 
-def _section(document: Mapping[object, object], name: str) -> Sequence[object]:
-    raw = document.get(name)
-    if raw is None:
+def _entries(section: str, raw_entries: object) -> tuple[Entry[Any], ...]:
+    if raw_entries is None:
         return ()
-    if not isinstance(raw, list):
-        raise CatalogError("catalog", name, "must be a list of entries")
-    return raw
-
-
-def _entries(
-    document: Mapping[object, object],
-    section: str,
-    fields: _Fields,
-    build: Callable[[_EntryReader], Record],
-) -> tuple[Entry[Record], ...]:
-    entries: list[Entry[Record]] = []
-    for number, raw in enumerate(_section(document, section), start=1):
-        reader = _EntryReader(section, number, raw, fields)
-        entries.append(Entry(reader.label, build(reader), reader.omitted))
+    if not isinstance(raw_entries, list):
+        raise CatalogError("catalog", section, "must be a list of entries")
+    record = _RECORDS[section]
+    names = [f.name for f in dataclasses.fields(record)]
+    required = [f.name for f in dataclasses.fields(record) if f.default is dataclasses.MISSING]
+    kept = [name for name in names if name not in (*required, *_IDENTITY_DEFAULTS)]
+    allowed = (*required, *kept, *(name for name in names if name in _IDENTITY_DEFAULTS))
+    entries: list[Entry[Any]] = []
+    for number, raw in enumerate(raw_entries, start=1):
+        reader = _EntryReader(section, number, raw, allowed)
+        for name in required:
+            if reader.value(name) is _MISSING or reader.value(name) is None:
+                raise reader.error(name, "is required")
+        values: dict[str, Any] = {
+            name: _FIELD_READERS[name](reader) if name in _FIELD_READERS else reader.text(name)
+            for name in names
+        }
+        omitted = frozenset(name for name in kept if reader.value(name) is _MISSING)
+        entries.append(Entry(reader.label, record(**values), omitted))
     return tuple(entries)
-
-
-def _reject_duplicates(
-    entries: Sequence[Entry[Record]],
-    identity: Callable[[Record], object],
-    field: str,
-    what: str,
-) -> None:
-    seen: dict[object, str] = {}
-    for entry in entries:
-        key = identity(entry.record)
-        if key is None:
-            continue
-        if key in seen:
-            raise CatalogError(entry.label, field, f"{what} as {seen[key]}")
-        seen[key] = entry.label
 
 
 def parse_catalog(document: object) -> CatalogDocument:
@@ -489,24 +405,15 @@ def parse_catalog(document: object) -> CatalogDocument:
             raise CatalogError(
                 "catalog", str(name), f"unknown section (expected: {', '.join(SECTIONS)})"
             )
-    parsed = CatalogDocument(
-        markets=_entries(document, "markets", _MARKET_FIELDS, _market),
-        verticals=_entries(document, "verticals", _VERTICAL_FIELDS, _vertical),
-        offers=_entries(document, "offers", _OFFER_FIELDS, _offer),
-        sources=_entries(document, "sources", _SOURCE_FIELDS, _source),
-        mappings=_entries(document, "mappings", _MAPPING_FIELDS, _mapping),
-    )
-    _reject_duplicates(parsed.markets, lambda m: m.code, "code", "same code")
-    _reject_duplicates(parsed.verticals, lambda v: v.code, "code", "same code")
-    _reject_duplicates(parsed.offers, lambda o: o.code, "code", "same code")
-    _reject_duplicates(parsed.sources, lambda s: s.code, "code", "same code")
-    _reject_duplicates(parsed.sources, lambda s: s.source_key, "source_key", "same key")
-    _reject_duplicates(
-        parsed.mappings,
-        lambda m: m.identity,
-        "hostname",
-        "same source, canonical hostname and path_prefix",
-    )
+    parsed = CatalogDocument(**{name: _entries(name, document.get(name)) for name in SECTIONS})
+    for section, attribute, field_name, problem in _UNIQUE:
+        seen: dict[object, str] = {}
+        for entry in getattr(parsed, section):
+            key = getattr(entry.record, attribute)
+            if key in seen:
+                raise CatalogError(entry.label, field_name, f"{problem} as {seen[key]}")
+            if key is not None:
+                seen[key] = entry.label
     return parsed
 
 
@@ -517,36 +424,28 @@ def _rows(records: Iterable[Record]) -> list[dict[str, object]]:
     return [dataclasses.asdict(record) for record in records]
 
 
+_INTAKE_FIELDS = ("require_key", "allowed_networks", "field_aliases", "key_reuse", "reply_format")
+_UNUSED = Source("", "", "")  # a source that uses none of them
+
+
 def _source_row(source: Source) -> dict[str, object]:
-    """A source as a document entry; the intake fields only when the source uses them."""
-    row: dict[str, object] = {
-        "code": source.code,
-        "name": source.name,
-        "offer": source.offer,
-        "source_key": source.source_key,
-        "active": source.active,
+    row = dataclasses.asdict(source)
+    row.update(
+        allowed_networks=list(source.allowed_networks),
+        field_aliases=dict(source.field_aliases),
+        reply_format=source.reply_format.value,
+    )
+    # The intake fields only when the source uses them, so a catalog that never used them
+    # exports as it always did.
+    return {
+        name: value
+        for name, value in row.items()
+        if name not in _INTAKE_FIELDS or getattr(source, name) != getattr(_UNUSED, name)
     }
-    if source.require_key:
-        row["require_key"] = True
-    if source.allowed_networks:
-        row["allowed_networks"] = list(source.allowed_networks)
-    if source.field_aliases:
-        row["field_aliases"] = dict(source.field_aliases)
-    if source.key_reuse != "replay":
-        row["key_reuse"] = source.key_reuse
-    if source.reply_format is not ReplyFormat.JSON:
-        row["reply_format"] = source.reply_format.value
-    return row
 
 
 def catalog_document(snapshot: CatalogSnapshot) -> dict[str, list[dict[str, object]]]:
-    """The stored catalog in the document format, ordered for diffs.
-
-    Every field is explicit except the intake fields of a source that does not use them
-    (`require_key`, `allowed_networks`, `field_aliases`, `key_reuse`, `reply_format`), so a catalog
-    that never used
-    them exports as it always did.
-    """
+    """The stored catalog in the document format, ordered for diffs."""
     return {
         "markets": _rows(sorted(snapshot.markets, key=lambda m: m.code)),
         "verticals": _rows(sorted(snapshot.verticals, key=lambda v: v.code)),
@@ -590,16 +489,12 @@ def describe_source(snapshot: CatalogSnapshot, code: str) -> SourceDescription:
     if source is None:
         raise CatalogEntryNotFound(f'source "{code}"', None, "no source has this code")
     offer = next(o for o in snapshot.offers if o.code == source.offer)
+    mappings = (m for m in snapshot.mappings if m.source == code and m.active)
     return SourceDescription(
         source_id=snapshot.source_ids[code],
         source=source,
         offer=offer,
         market=next(m for m in snapshot.markets if m.code == offer.market),
         vertical=next(v for v in snapshot.verticals if v.code == offer.vertical),
-        mappings=tuple(
-            sorted(
-                (m for m in snapshot.mappings if m.source == code and m.active),
-                key=lambda m: m.identity,
-            )
-        ),
+        mappings=tuple(sorted(mappings, key=lambda m: m.identity)),
     )

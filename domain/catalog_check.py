@@ -1,16 +1,13 @@
 """Checking a stored catalog for what will misroute or reject leads.
 
 An ambiguity (one hostname and path prefix held by several live sources) makes every post
-there fail with 409 `ambiguous_source_mapping`: it is an error. The rest are warnings:
-mappings and sources that cannot take leads although they are marked active, and mappings
-that no request can match, sources whose key requirement or network and alias settings
-cannot work as stored, and sources that require their key but are also reached by a posting
-URL (the URL alone does not carry the key: the publisher must still send it).
+there fail with 409 `ambiguous_source_mapping`, so it is an error; the rest are warnings.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +20,6 @@ from domain.catalog import (
     Source,
     is_postable_prefix,
 )
-from domain.classification import canonical_hostname, canonical_path_prefix
 from domain.client_address import NetworkError, canonical_network
 from domain.fields import ALIAS_TARGETS
 
@@ -54,13 +50,6 @@ class CatalogReport:
         return any(p.kind == "ambiguous_mapping" for p in self.problems)
 
 
-def _canonical_place(mapping: HttpMapping) -> tuple[str, str]:
-    return (
-        canonical_hostname(mapping.hostname) or mapping.hostname,
-        canonical_path_prefix(mapping.path_prefix),
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Ambiguity:
     """A canonical hostname and path prefix that several live sources hold: posts there get 409."""
@@ -88,7 +77,7 @@ def find_ambiguities(snapshot: CatalogSnapshot) -> tuple[Ambiguity, ...]:
     holders: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
     for mapping in snapshot.mappings:
         if mapping.active and mapping.source in live_sources:
-            holders[_canonical_place(mapping)].add(mapping.source)
+            holders[mapping.place].add(mapping.source)
     return tuple(
         Ambiguity(hostname, path_prefix, tuple(sorted(codes)))
         for (hostname, path_prefix), codes in sorted(holders.items())
@@ -102,88 +91,80 @@ def check_catalog(snapshot: CatalogSnapshot) -> CatalogReport:
     sources = {s.code: s for s in snapshot.sources}
     problems: list[CatalogProblem] = []
 
-    def problem(severity: Severity, kind: str, message: str) -> None:
-        problems.append(CatalogProblem(severity, kind, message))
+    def warn(kind: str, message: str) -> None:
+        problems.append(CatalogProblem("warning", kind, message))
 
     for mapping in snapshot.mappings:
         if not mapping.active:
             continue
         source = sources[mapping.source]
-        place = _canonical_place(mapping)
+        label, place = mapping.label, mapping.place
         if not source.active:
-            problem(
-                "warning",
+            warn(
                 "mapping_of_inactive_source",
-                f"active mapping {mapping.label} points to inactive source {source.code}",
+                f"active mapping {label} points to inactive source {source.code}",
             )
         elif not offers[source.offer].active:
-            problem(
-                "warning",
+            warn(
                 "mapping_of_inactive_offer",
-                f"active mapping {mapping.label} points to source {source.code} "
+                f"active mapping {label} points to source {source.code} "
                 f"of inactive offer {source.offer}",
             )
         if place != (mapping.hostname, mapping.path_prefix):
-            problem(
-                "warning",
+            warn(
                 "non_canonical_mapping",
-                f"mapping {mapping.label} is not stored in canonical form "
+                f"mapping {label} is not stored in canonical form "
                 f"({place[0]}{place[1]}), so requests may not match it: re-apply the catalog",
             )
         if not is_postable_prefix(place[1]):
-            problem(
-                "warning",
+            warn(
                 "unreachable_mapping",
-                f"mapping {mapping.label}: path_prefix is outside {LEADS_PATH}, "
+                f"mapping {label}: path_prefix is outside {LEADS_PATH}, "
                 f"so no lead posted to {LEADS_PATH}/… can match it",
             )
     for ambiguity in find_ambiguities(snapshot):
         codes = ambiguity.sources
         held_by = ", ".join(f"{c} (source_id {snapshot.source_ids[c]})" for c in codes)
-        problem(
-            "error",
-            "ambiguous_mapping",
-            f"ambiguous mapping {ambiguity.hostname}{ambiguity.path_prefix} is held by "
-            f"{len(codes)} active sources: {held_by}; leads posted there get 409 "
-            "ambiguous_source_mapping",
+        problems.append(
+            CatalogProblem(
+                "error",
+                "ambiguous_mapping",
+                f"ambiguous mapping {ambiguity.hostname}{ambiguity.path_prefix} is held by "
+                f"{len(codes)} active sources: {held_by}; leads posted there get 409 "
+                "ambiguous_source_mapping",
+            )
         )
     for source in snapshot.sources:
         if source.active and not offers[source.offer].active:
-            problem(
-                "warning",
+            warn(
                 "source_of_inactive_offer",
                 f"active source {source.code} belongs to inactive offer {source.offer}, "
                 "so it takes no leads",
             )
     for source in snapshot.sources:
         if source.active:
-            problems.extend(_intake_problems(source, snapshot.mappings))
+            _intake_problems(source, snapshot.mappings, warn)
     order = {"error": 0, "warning": 1}
     return CatalogReport(tuple(sorted(problems, key=lambda p: (order[p.severity], p.message))))
 
 
-def _intake_problems(source: Source, mappings: tuple[HttpMapping, ...]) -> list[CatalogProblem]:
+def _intake_problems(
+    source: Source, mappings: tuple[HttpMapping, ...], warn: Callable[[str, str], None]
+) -> None:
     """What keeps an active source's key, network or alias settings from working as meant."""
-    problems: list[CatalogProblem] = []
     code = source.code
     if source.require_key:
         if source.source_key is None:
-            problems.append(
-                CatalogProblem(
-                    "warning",
-                    "required_key_missing",
-                    f"source {code} requires its key but has none, so every lead for it "
-                    "is refused: give it a source_key",
-                )
+            warn(
+                "required_key_missing",
+                f"source {code} requires its key but has none, so every lead for it "
+                "is refused: give it a source_key",
             )
         elif len(source.source_key) < MIN_REQUIRED_KEY_LENGTH:
-            problems.append(
-                CatalogProblem(
-                    "warning",
-                    "required_key_short",
-                    f"source {code} requires its key but the key is shorter than "
-                    f"{MIN_REQUIRED_KEY_LENGTH} characters, easy to guess: give it a longer one",
-                )
+            warn(
+                "required_key_short",
+                f"source {code} requires its key but the key is shorter than "
+                f"{MIN_REQUIRED_KEY_LENGTH} characters, easy to guess: give it a longer one",
             )
         places = ", ".join(
             f"{m.hostname}{m.path_prefix}"
@@ -191,34 +172,22 @@ def _intake_problems(source: Source, mappings: tuple[HttpMapping, ...]) -> list[
             if m.source == code and m.active
         )
         if places:
-            problems.append(
-                CatalogProblem(
-                    "warning",
-                    "required_key_on_mapping",
-                    f"source {code} requires its key and is mapped to {places}: posts there "
-                    "are refused unless they also send source_key in the body or query string",
-                )
+            warn(
+                "required_key_on_mapping",
+                f"source {code} requires its key and is mapped to {places}: posts there "
+                "are refused unless they also send source_key in the body or query string",
             )
     for network in source.allowed_networks:
         try:
             canonical_network(network)
         except NetworkError as error:
-            problems.append(
-                CatalogProblem(
-                    "warning",
-                    "unusable_network",
-                    f"source {code}: allowed network {error}; it matches no client",
-                )
+            warn(
+                "unusable_network", f"source {code}: allowed network {error}; it matches no client"
             )
     for alias, target in source.field_aliases:
-        if is_usable_alias(alias, target):
-            continue
-        problems.append(
-            CatalogProblem(
-                "warning",
+        if not is_usable_alias(alias, target):
+            warn(
                 "unusable_field_alias",
                 f"source {code}: field alias {alias} → {target} is not a folded, unknown field "
                 f"name mapped to one of {', '.join(ALIAS_TARGETS)}, so it is ignored",
             )
-        )
-    return problems

@@ -1,22 +1,22 @@
 """Planning a catalog apply: what each entry of a document creates, updates or leaves alone.
 
-References (offer → market and vertical, source → offer, mapping → source) resolve against
-the document and the stored catalog together, and source keys must stay unique across both,
-so a plan that passes here writes without a constraint violation. Entries the document does
-not mention are not part of the plan: applying is an upsert, never a delete. A plan that would
-make a hostname and path prefix ambiguous (SPEC §5.3: posts there get 409) is refused unless
-the ambiguity is explicitly allowed.
+References resolve against the document and the stored catalog together, and source keys must
+stay unique across both, so a plan that passes here writes without a constraint violation.
+Entries the document does not mention are not part of the plan: applying is an upsert, never a
+delete. A plan that would make a hostname and path prefix ambiguous (SPEC §5.3: posts there get
+409) is refused unless the ambiguity is explicitly allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal
+from typing import Any, Generic, Literal
 
 from domain.catalog import (
     MIN_REQUIRED_KEY_LENGTH,
+    SECTIONS,
     CatalogDocument,
     CatalogError,
     CatalogSnapshot,
@@ -29,10 +29,11 @@ from domain.catalog import (
     Vertical,
 )
 from domain.catalog_check import Ambiguity, find_ambiguities
-from domain.classification import canonical_hostname, canonical_path_prefix
 
 Action = Literal["create", "update", "unchanged"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "unchanged")
+# The codes each section's entries name, checked in this order.
+_REFERENCES = {"offers": ("market", "vertical"), "sources": ("offer",), "mappings": ("source",)}
 
 
 class AmbiguousMapping(CatalogError):
@@ -57,15 +58,6 @@ class PlannedChange(Generic[Record]):
     changed_fields: tuple[str, ...] = ()
 
 
-AnyChange = (
-    PlannedChange[Market]
-    | PlannedChange[Vertical]
-    | PlannedChange[Offer]
-    | PlannedChange[Source]
-    | PlannedChange[HttpMapping]
-)
-
-
 @dataclass(frozen=True, slots=True)
 class CatalogPlan:
     """The changes, and the ambiguous mappings the catalog holds once they are written."""
@@ -78,7 +70,7 @@ class CatalogPlan:
     ambiguities: tuple[Ambiguity, ...] = ()
 
     @property
-    def changes(self) -> tuple[AnyChange, ...]:
+    def changes(self) -> tuple[PlannedChange[Any], ...]:
         return (*self.markets, *self.verticals, *self.offers, *self.sources, *self.mappings)
 
     def count(self, action: Action) -> int:
@@ -98,32 +90,30 @@ class CatalogPlan:
         )
 
 
-def _changed_fields(record: Record, stored: Record) -> tuple[str, ...]:
-    return tuple(
-        f.name
-        for f in dataclasses.fields(record)
-        if getattr(record, f.name) != getattr(stored, f.name)
-    )
+def _identity(record: Market | Vertical | Offer | Source | HttpMapping) -> Hashable:
+    return record.identity if isinstance(record, HttpMapping) else record.code
 
 
 def _plan(
-    kind: str,
-    entries: Sequence[Entry[Record]],
-    stored: Mapping[Hashable, Record],
-    identity: Callable[[Record], Hashable],
-    subject: Callable[[Record], str],
+    section: str, entries: Sequence[Entry[Record]], stored: Mapping[Hashable, Record]
 ) -> tuple[PlannedChange[Record], ...]:
+    kind = section.removesuffix("s")
     changes: list[PlannedChange[Record]] = []
     for entry in entries:
-        current = stored.get(identity(entry.record))
+        record = entry.record
+        subject = record.label if isinstance(record, HttpMapping) else record.code
+        current = stored.get(_identity(record))
         if current is None:
-            changes.append(PlannedChange(kind, subject(entry.record), "create", entry.record, None))
+            changes.append(PlannedChange(kind, subject, "create", record, None))
             continue
-        kept = {name: getattr(current, name) for name in entry.omitted}
-        record = dataclasses.replace(entry.record, **kept)
-        changed = _changed_fields(record, current)
+        record = dataclasses.replace(record, **{n: getattr(current, n) for n in entry.omitted})
+        changed = tuple(
+            f.name
+            for f in dataclasses.fields(record)
+            if getattr(record, f.name) != getattr(current, f.name)
+        )
         action: Action = "update" if changed else "unchanged"
-        changes.append(PlannedChange(kind, subject(record), action, record, current, changed))
+        changes.append(PlannedChange(kind, subject, action, record, current, changed))
     return tuple(changes)
 
 
@@ -135,31 +125,10 @@ def _stored_mappings(mappings: Iterable[HttpMapping]) -> dict[Hashable, HttpMapp
     """
     by_identity: dict[Hashable, HttpMapping] = {}
     for mapping in mappings:
-        identity = (
-            mapping.source,
-            canonical_hostname(mapping.hostname) or mapping.hostname,
-            canonical_path_prefix(mapping.path_prefix),
-        )
+        identity = (mapping.source, *mapping.place)
         if identity not in by_identity or mapping.identity == identity:
             by_identity[identity] = mapping
     return by_identity
-
-
-def _code(record: Market | Vertical | Offer | Source) -> str:
-    return record.code
-
-
-def _check_reference(
-    entry: Entry[Offer] | Entry[Source] | Entry[HttpMapping],
-    field: str,
-    known: set[str],
-    what: str,
-) -> None:
-    code = getattr(entry.record, field)
-    if code not in known:
-        raise CatalogError(
-            entry.label, field, f'"{code}" names no {what} in this file or in the catalog'
-        )
 
 
 def plan_catalog(
@@ -171,81 +140,47 @@ def plan_catalog(
     does not already have) raises `AmbiguousMapping` unless `allow_ambiguous`; ambiguities
     the catalog already had are left to `check` and listed in the plan like allowed ones.
     """
-    markets = {m.code for m in snapshot.markets} | {e.record.code for e in document.markets}
-    verticals = {v.code for v in snapshot.verticals} | {e.record.code for e in document.verticals}
-    offers = {o.code for o in snapshot.offers} | {e.record.code for e in document.offers}
-    sources = {s.code for s in snapshot.sources} | {e.record.code for e in document.sources}
-    for offer in document.offers:
-        _check_reference(offer, "market", markets, "market")
-        _check_reference(offer, "vertical", verticals, "vertical")
-    for source in document.sources:
-        _check_reference(source, "offer", offers, "offer")
-    for mapping in document.mappings:
-        _check_reference(mapping, "source", sources, "source")
-
-    plan = CatalogPlan(
-        markets=_plan(
-            "market", document.markets, {m.code: m for m in snapshot.markets}, _code, _code
-        ),
-        verticals=_plan(
-            "vertical", document.verticals, {v.code: v for v in snapshot.verticals}, _code, _code
-        ),
-        offers=_plan("offer", document.offers, {o.code: o for o in snapshot.offers}, _code, _code),
-        sources=_plan(
-            "source", document.sources, {s.code: s for s in snapshot.sources}, _code, _code
-        ),
-        mappings=_plan(
-            "mapping",
-            document.mappings,
-            _stored_mappings(snapshot.mappings),
-            lambda m: m.identity,
-            lambda m: m.label,
-        ),
-    )
-    _check_unique_keys(document, plan, snapshot)
-    _check_required_keys(document, plan)
+    codes = {
+        field: {r.code for r in getattr(snapshot, f"{field}s")}
+        | {e.record.code for e in getattr(document, f"{field}s")}
+        for field in ("market", "vertical", "offer", "source")
+    }
+    for section, fields in _REFERENCES.items():
+        for entry in getattr(document, section):
+            for field in fields:
+                if (code := getattr(entry.record, field)) not in codes[field]:
+                    problem = f'"{code}" names no {field} in this file or in the catalog'
+                    raise CatalogError(entry.label, field, problem)
+    stored = {s: {_identity(r): r for r in getattr(snapshot, s)} for s in SECTIONS}
+    stored["mappings"] = _stored_mappings(snapshot.mappings)
+    changes: dict[str, Any] = {s: _plan(s, getattr(document, s), stored[s]) for s in SECTIONS}
+    plan = CatalogPlan(**changes)
+    _check_keys(document, plan, snapshot)
     ambiguities = find_ambiguities(applied(plan, snapshot))
-    if ambiguities:
-        _check_ambiguities(document, ambiguities, snapshot, allow_ambiguous)
+    if ambiguities and not allow_ambiguous:
+        had = {a.place: set(a.sources) for a in find_ambiguities(snapshot)}
+        made = [a for a in ambiguities if not set(a.sources) <= had.get(a.place, set())]
+        if made:
+            raise AmbiguousMapping(_entry_making(document, made[0]), made)
     return dataclasses.replace(plan, ambiguities=ambiguities)
 
 
 def applied(plan: CatalogPlan, snapshot: CatalogSnapshot) -> CatalogSnapshot:
     """The stored catalog as it is once `plan` is written."""
+    merged: dict[str, Any] = {}
+    for section in SECTIONS[:4]:
+        by_code = {record.code: record for record in getattr(snapshot, section)}
+        by_code.update((change.record.code, change.record) for change in getattr(plan, section))
+        merged[section] = tuple(by_code.values())
     replaced = {change.stored for change in plan.mappings if change.stored is not None}
     return CatalogSnapshot(
-        markets=_merged(snapshot.markets, plan.markets, _code),
-        verticals=_merged(snapshot.verticals, plan.verticals, _code),
-        offers=_merged(snapshot.offers, plan.offers, _code),
-        sources=_merged(snapshot.sources, plan.sources, _code),
+        **merged,
         mappings=(
             *(m for m in snapshot.mappings if m not in replaced),
             *(change.record for change in plan.mappings),
         ),
         source_ids=snapshot.source_ids,
     )
-
-
-def _merged(
-    stored: Iterable[Record],
-    changes: Iterable[PlannedChange[Record]],
-    identity: Callable[[Record], Hashable],
-) -> tuple[Record, ...]:
-    by_identity = {identity(record): record for record in stored}
-    by_identity.update((identity(change.record), change.record) for change in changes)
-    return tuple(by_identity.values())
-
-
-def _check_ambiguities(
-    document: CatalogDocument,
-    ambiguities: Sequence[Ambiguity],
-    snapshot: CatalogSnapshot,
-    allow_ambiguous: bool,
-) -> None:
-    stored = {a.place: set(a.sources) for a in find_ambiguities(snapshot)}
-    made = [a for a in ambiguities if not set(a.sources) <= stored.get(a.place, set())]
-    if made and not allow_ambiguous:
-        raise AmbiguousMapping(_entry_making(document, made[0]), made)
 
 
 def _entry_making(document: CatalogDocument, ambiguity: Ambiguity) -> str:
@@ -260,19 +195,28 @@ def _entry_making(document: CatalogDocument, ambiguity: Ambiguity) -> str:
     return "catalog"
 
 
-def _check_required_keys(document: CatalogDocument, plan: CatalogPlan) -> None:
-    """A source that requires its key must have one that cannot be guessed.
-
-    Checked on the merged state: `require_key` and `source_key` may each come from the
-    file or from what is stored.
-    """
+def _check_keys(document: CatalogDocument, plan: CatalogPlan, snapshot: CatalogSnapshot) -> None:
+    """Source keys once the plan is written: no two sources share one, counting sources the
+    file leaves out, and one that is required cannot be guessed (`require_key` and `source_key`
+    may each come from the file or from what is stored)."""
+    in_document = {change.record.code for change in plan.sources}
+    owners = {
+        s.source_key: s.code
+        for s in snapshot.sources
+        if s.source_key is not None and s.code not in in_document
+    }
     for entry, change in zip(document.sources, plan.sources, strict=True):
-        source = change.record
-        if not source.require_key:
+        code, key = change.record.code, change.record.source_key
+        if key is not None and (owner := owners.setdefault(key, code)) != code:
+            # The key itself is a secret: name its holder, never the key.
+            raise CatalogError(entry.label, "source_key", f'is already the key of source "{owner}"')
+    for entry, change in zip(document.sources, plan.sources, strict=True):
+        key = change.record.source_key
+        if not change.record.require_key:
             continue
-        if source.source_key is None:
+        if key is None:
             problem = "this source has no source_key"
-        elif len(source.source_key) < MIN_REQUIRED_KEY_LENGTH:
+        elif len(key) < MIN_REQUIRED_KEY_LENGTH:
             problem = "its source_key is shorter"  # never echo the key, nor its length
         else:
             continue
@@ -281,23 +225,3 @@ def _check_required_keys(document: CatalogDocument, plan: CatalogPlan) -> None:
             "require_key",
             f"needs a source_key of at least {MIN_REQUIRED_KEY_LENGTH} characters: {problem}",
         )
-
-
-def _check_unique_keys(
-    document: CatalogDocument, plan: CatalogPlan, snapshot: CatalogSnapshot
-) -> None:
-    """No two sources may share a key after the apply, counting sources the file leaves out."""
-    in_document = {change.record.code for change in plan.sources}
-    owners = {
-        s.source_key: s.code
-        for s in snapshot.sources
-        if s.source_key is not None and s.code not in in_document
-    }
-    for entry, change in zip(document.sources, plan.sources, strict=True):
-        key = change.record.source_key
-        if key is None:
-            continue
-        owner = owners.setdefault(key, change.record.code)
-        if owner != change.record.code:
-            # The key itself is a secret: name its holder, never the key.
-            raise CatalogError(entry.label, "source_key", f'is already the key of source "{owner}"')

@@ -9,37 +9,22 @@ from typing import Protocol
 from domain.catalog import CatalogSnapshot, HttpMapping, Market, Offer, Source, Vertical
 
 
-class CatalogRepository(Protocol):
-    """Catalog rows, addressed by code; references are codes resolved by the storage."""
-
-    async def lock(self) -> None:
-        """Hold off other catalog writers until this transaction ends."""
-        ...
-
-    async def snapshot(self) -> CatalogSnapshot:
-        """The whole catalog as one consistent read."""
-        ...
-
-    async def save_market(self, market: Market) -> None: ...
-    async def save_vertical(self, vertical: Vertical) -> None: ...
-    async def save_offer(self, offer: Offer) -> None: ...
-    async def release_source_keys(self, codes: Sequence[str]) -> None:
-        """Clear these sources' keys, so the keys can move to other sources afterwards."""
-        ...
-
-    async def save_source(self, source: Source) -> None: ...
-    async def save_mapping(self, mapping: HttpMapping, stored: HttpMapping | None) -> None:
-        """Insert `mapping`, or rewrite the stored row `stored` it replaces."""
-        ...
-
-
 class CatalogUnitOfWork(Protocol):
-    """One transaction: rolled back on leaving it unless `commit()` was awaited."""
-
-    catalog: CatalogRepository
+    """Catalog rows in one transaction, rolled back unless `commit()` was awaited; entries are
+    addressed by code, and the storage resolves the codes they name."""
 
     async def commit(self) -> None: ...
 
+    async def lock(self) -> None:
+        """Hold off other catalog writers until this transaction ends."""
 
-# Opens a catalog unit of work for one command.
+    async def snapshot(self) -> CatalogSnapshot: ...
+    async def save(self, record: Market | Vertical | Offer | Source) -> None: ...
+    async def release_source_keys(self, codes: Sequence[str]) -> None:
+        """Clear these sources' keys, so the keys can move to other sources afterwards."""
+
+    async def save_mapping(self, mapping: HttpMapping, stored: HttpMapping | None) -> None:
+        """Insert `mapping`, or rewrite the stored row `stored` it replaces."""
+
+
 OpenCatalogUnitOfWork = Callable[[], AbstractAsyncContextManager[CatalogUnitOfWork]]

@@ -1,22 +1,26 @@
-"""SQL behind the catalog port: one-statement snapshots and upserts addressed by code."""
+"""The catalog's database access: one-statement snapshots, and upserts addressed by code in a
+transaction that rolls back unless committed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.catalog import CatalogSnapshot, HttpMapping, Market, Offer, Source, Vertical
 from domain.client_address import NetworkError, canonical_network
 from domain.replies import ReplyFormat
+from infrastructure.engine import is_unavailable, terminate, unavailable_on_db_failure
 
 # Any constant of our own; `leads db upgrade` uses another one.
-CATALOG_LOCK_ID = 7235712349
-
-LOCK = text(f"SELECT pg_advisory_xact_lock({CATALOG_LOCK_ID})")
+LOCK = text("SELECT pg_advisory_xact_lock(7235712349)")
 
 # One statement, so the five lists come from one snapshot of the database even in READ
 # COMMITTED: an export never names an offer whose market it does not list.
@@ -99,25 +103,28 @@ def _network(text: str) -> str:
 
 
 def _source(row: list[Any]) -> Source:
-    code, name, offer, source_key, active, _, require_key, networks, aliases, *policies = row
-    key_reuse, reply_format = policies
+    code, name, offer, key, active, _, require_key, networks, aliases, key_reuse, reply = row
     return Source(
-        code=code,
-        name=name,
-        offer=offer,
-        source_key=source_key,
-        active=active,
-        require_key=require_key,
+        *(code, name, offer, key, active, require_key),
         allowed_networks=tuple(_network(network) for network in networks),
         field_aliases=tuple(sorted((str(a), str(t)) for a, t in aliases.items())),
         key_reuse=key_reuse,
-        reply_format=ReplyFormat(reply_format),
+        reply_format=ReplyFormat(reply),
     )
 
 
+_SAVE = {Market: SAVE_MARKET, Vertical: SAVE_VERTICAL, Offer: SAVE_OFFER, Source: SAVE_SOURCE}
+
+
 class SqlCatalogRepository:
+    """The catalog on one connection; `commit` ends the transaction `open_catalog_unit_of_work`
+    began."""
+
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+
+    async def commit(self) -> None:
+        await self._connection.commit()
 
     async def lock(self) -> None:
         await self._connection.execute(LOCK)
@@ -136,59 +143,56 @@ class SqlCatalogRepository:
             source_ids={row[0]: row[5] for row in source_rows},
         )
 
-    async def save_market(self, market: Market) -> None:
-        await self._connection.execute(
-            SAVE_MARKET,
-            {"code": market.code, "name": market.name, "phone_region": market.phone_region},
-        )
-
-    async def save_vertical(self, vertical: Vertical) -> None:
-        await self._connection.execute(
-            SAVE_VERTICAL, {"code": vertical.code, "name": vertical.name}
-        )
-
-    async def save_offer(self, offer: Offer) -> None:
-        await self._connection.execute(
-            SAVE_OFFER,
-            {
-                "code": offer.code,
-                "name": offer.name,
-                "market": offer.market,
-                "vertical": offer.vertical,
-                "active": offer.active,
-            },
-        )
+    async def save(self, record: Market | Vertical | Offer | Source) -> None:
+        params = dataclasses.asdict(record)
+        if isinstance(record, Source):
+            params["allowed_networks"] = list(record.allowed_networks)
+            params["field_aliases"] = json.dumps(record.aliases, ensure_ascii=False)
+            params["reply_format"] = record.reply_format.value
+        await self._connection.execute(_SAVE[type(record)], params)
 
     async def release_source_keys(self, codes: Sequence[str]) -> None:
         await self._connection.execute(RELEASE_SOURCE_KEYS, {"codes": list(codes)})
 
-    async def save_source(self, source: Source) -> None:
-        await self._connection.execute(
-            SAVE_SOURCE,
-            {
-                "code": source.code,
-                "name": source.name,
-                "offer": source.offer,
-                "source_key": source.source_key,
-                "active": source.active,
-                "require_key": source.require_key,
-                "allowed_networks": list(source.allowed_networks),
-                "field_aliases": json.dumps(source.aliases, ensure_ascii=False),
-                "key_reuse": source.key_reuse,
-                "reply_format": source.reply_format.value,
-            },
-        )
-
     async def save_mapping(self, mapping: HttpMapping, stored: HttpMapping | None) -> None:
-        params: dict[str, object] = {
-            "source": mapping.source,
-            "hostname": mapping.hostname,
-            "path_prefix": mapping.path_prefix,
-            "active": mapping.active,
-        }
+        params = dataclasses.asdict(mapping)
         if stored is None:
             await self._connection.execute(INSERT_MAPPING, params)
             return
         params["stored_hostname"] = stored.hostname
         params["stored_path_prefix"] = stored.path_prefix
         await self._connection.execute(UPDATE_MAPPING, params)
+
+
+@asynccontextmanager
+async def open_catalog_unit_of_work(engine: AsyncEngine) -> AsyncIterator[SqlCatalogRepository]:
+    """Rolled back on leaving unless committed: closing the connection rolls back what its
+    transaction did not commit."""
+    async with unavailable_on_db_failure():
+        connection = await engine.connect()
+        try:
+            await connection.begin()
+            yield SqlCatalogRepository(connection)
+        except BaseException as error:
+            if isinstance(error, asyncio.CancelledError) or is_unavailable(error):
+                # Interrupted or disconnected: its state is unknown, so no rollback on it.
+                with contextlib.suppress(Exception):
+                    if not connection.invalidated:
+                        terminate((await connection.get_raw_connection()).driver_connection)
+                        await connection.invalidate()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+class SqlCatalogReader:
+    """The catalog queries' reader: one snapshot statement, consistent without a transaction
+    of ours, on a pooled connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def snapshot(self) -> CatalogSnapshot:
+        async with unavailable_on_db_failure(), self._engine.connect() as connection:
+            return await SqlCatalogRepository(connection).snapshot()

@@ -25,7 +25,7 @@ from handlers.erase_contact_ports import CriterionHasher, OpenErasureStore
 from handlers.ingest_lead import IngestLeadHandler
 from handlers.ingest_lead_ports import OpenLeadStore
 from handlers.source_cache import SourceCache
-from infrastructure.catalog_store import SqlCatalogReader, open_catalog_unit_of_work
+from infrastructure.catalog_repository import SqlCatalogReader, open_catalog_unit_of_work
 from infrastructure.engine import create_engine
 from infrastructure.erasure_store import HmacCriterionHasher, open_erasure_store
 from infrastructure.lead_store import open_lead_store

@@ -8,11 +8,11 @@ The schema comes from the migrations (Alembic's offline mode) and the catalog fr
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -23,7 +23,6 @@ from sqlalchemy.sql.elements import TextClause
 from commands.catalog import ApplyCatalog
 from domain.catalog import CatalogSnapshot
 from handlers.catalog import ApplyCatalogHandler
-from handlers.catalog_ports import CatalogRepository
 from infrastructure.catalog_repository import SqlCatalogRepository
 from infrastructure.schema_revision import MIGRATIONS_DIR
 
@@ -65,37 +64,24 @@ def _literal(value: object) -> object:
     return value
 
 
-class _EmptyCatalog(SqlCatalogRepository):
+class _ScriptUnitOfWork(SqlCatalogRepository):
+    def __init__(self, recorder: _Recorder) -> None:
+        # The repository only calls `execute`, which the recorder provides.
+        super().__init__(cast(AsyncConnection, recorder))
+        self.committed = False
+
     async def snapshot(self) -> CatalogSnapshot:
         return CatalogSnapshot()
 
-
-class _ScriptUnitOfWork:
-    def __init__(self, recorder: _Recorder) -> None:
-        # The repository only calls `execute`, which the recorder provides.
-        self.catalog: CatalogRepository = _EmptyCatalog(cast(AsyncConnection, recorder))
-        self.committed = False
-
     async def commit(self) -> None:
         self.committed = True
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
 
 async def catalog_sql(document: Mapping[str, object]) -> str:
     """The statements `leads catalog apply` runs for `document` on an empty catalog."""
     recorder = _Recorder()
     unit_of_work = _ScriptUnitOfWork(recorder)
-    handler = ApplyCatalogHandler(lambda: unit_of_work)
+    handler = ApplyCatalogHandler(lambda: contextlib.nullcontext(unit_of_work))
     await handler(ApplyCatalog(document))
     if not unit_of_work.committed:
         return ""

@@ -17,7 +17,6 @@ class CatalogReader(Protocol):
 
     async def snapshot(self) -> CatalogSnapshot:
         """The whole catalog as one consistent read."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,25 +36,21 @@ class DescribeSource(Query[SourceDescription]):
     code: str
 
 
-class ExportCatalogHandler:
+class _ReadsCatalog:
     def __init__(self, catalog: CatalogReader) -> None:
         self._catalog = catalog
 
+
+class ExportCatalogHandler(_ReadsCatalog):
     async def __call__(self, query: ExportCatalog) -> CatalogDocumentData:
         return catalog_document(await self._catalog.snapshot())
 
 
-class CheckCatalogHandler:
-    def __init__(self, catalog: CatalogReader) -> None:
-        self._catalog = catalog
-
+class CheckCatalogHandler(_ReadsCatalog):
     async def __call__(self, query: CheckCatalog) -> CatalogReport:
         return check_catalog(await self._catalog.snapshot())
 
 
-class DescribeSourceHandler:
-    def __init__(self, catalog: CatalogReader) -> None:
-        self._catalog = catalog
-
+class DescribeSourceHandler(_ReadsCatalog):
     async def __call__(self, query: DescribeSource) -> SourceDescription:
         return describe_source(await self._catalog.snapshot(), query.code)
