@@ -425,7 +425,7 @@ def _rows(records: Iterable[Record]) -> list[dict[str, object]]:
 
 
 _INTAKE_FIELDS = ("require_key", "allowed_networks", "field_aliases", "key_reuse", "reply_format")
-_UNUSED = Source("", "", "")  # a source that uses none of them
+_DEFAULTS = Source("", "", "")  # every intake field as a source that uses none has it
 
 
 def _source_row(source: Source) -> dict[str, object]:
@@ -440,7 +440,7 @@ def _source_row(source: Source) -> dict[str, object]:
     return {
         name: value
         for name, value in row.items()
-        if name not in _INTAKE_FIELDS or getattr(source, name) != getattr(_UNUSED, name)
+        if name not in _INTAKE_FIELDS or getattr(source, name) != getattr(_DEFAULTS, name)
     }
 
 
