@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import itertools
 import logging
 import os
@@ -260,7 +261,7 @@ def _results_writer(stack: contextlib.ExitStack, path: str | None) -> Callable[[
     out = stack.enter_context(open(path, "w", newline="", encoding="utf-8"))  # noqa: SIM115
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(RESULT_COLUMNS)
-    return lambda result: writer.writerow(result.cells())
+    return lambda result: writer.writerow(dataclasses.astuple(result))
 
 
 async def _import(

@@ -1,12 +1,5 @@
-"""Runs a lead file's rows as `IngestLead` commands, a bounded number in flight.
-
-Rows are read only as workers become free (a bounded queue), so memory does not grow with the
-file; standard input is read on a thread of its own, so a slow producer never stalls the
-commands in flight. A row the database cannot take now (`service_unavailable`) is retried
-with exponential backoff; once the database has been away for the whole deadline the run
-stops, and `DatabaseGone` says up to which line every row is done. `stop()` (Ctrl-C) ends the
-run early the same way: no row is taken after it, the rows in flight finish.
-"""
+"""Runs a lead file's rows as `IngestLead` commands, a bounded number in flight, retrying those
+the database cannot take now until a deadline; a stream is read on a thread of its own."""
 
 from __future__ import annotations
 
@@ -17,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from cli.import_files import BadRow, Row
 from commands.ingest_lead import IngestLead, LeadIngested
@@ -26,15 +19,6 @@ from infrastructure.engine import as_unavailable
 
 logger = logging.getLogger("leads.import")
 
-RESULT_COLUMNS = (
-    "line",
-    "outcome",
-    "lead_id",
-    "source_id",
-    "idempotency_key",
-    "error_code",
-    "error_message",
-)
 # Rows read from a stream on the reading thread and not yet taken by the loop, at most.
 ROWS_AHEAD = 2
 NO_SOURCE_MESSAGE = (
@@ -51,51 +35,28 @@ class RowResult:
     """One line of the results file."""
 
     line: int
-    outcome: str  # created | replayed | rejected
+    outcome: str  # created | replayed | rejected, as the `Tally` counters are named
     lead_id: str = ""
     source_id: str = ""
     idempotency_key: str = ""
     error_code: str = ""
     error_message: str = ""
 
-    def cells(self) -> tuple[str | int, ...]:
-        return (
-            self.line,
-            self.outcome,
-            self.lead_id,
-            self.source_id,
-            self.idempotency_key,
-            self.error_code,
-            self.error_message,
-        )
 
-
-def ingested(line: int, result: LeadIngested) -> RowResult:
-    lead = result.lead
-    return RowResult(
-        line,
-        "replayed" if result.replayed else "created",
-        lead_id=str(lead.lead_id),
-        source_id=str(lead.source_id),
-        idempotency_key=lead.idempotency_key,
-    )
+RESULT_COLUMNS = tuple(field.name for field in fields(RowResult))
 
 
 def rejected(line: int, error: LeadError) -> RowResult:
-    return RowResult(line, "rejected", error_code=error.code, error_message=error_message(error))
-
-
-def error_message(error: LeadError) -> str:
-    """The error's message and its details, on one line (details never hold a source key)."""
+    """The row's error: its message and details, on one line (details never hold a source key)."""
+    details = ", ".join(
+        f"{name}={value if isinstance(value, str) else json.dumps(value, separators=(',', ':'))}"
+        for name, value in error.details.items()
+    )
+    message = f"{error.message} ({details})" if details else error.message
     if isinstance(error, UnmappedSource):
         # An imported row has no Host or path to map: it names a source or it has none.
-        return NO_SOURCE_MESSAGE
-    details = ", ".join(f"{name}={_detail(value)}" for name, value in error.details.items())
-    return f"{error.message} ({details})" if details else error.message
-
-
-def _detail(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        message = NO_SOURCE_MESSAGE
+    return RowResult(line, "rejected", error_code=error.code, error_message=message)
 
 
 @dataclass
@@ -107,12 +68,7 @@ class Tally:
 
     def add(self, result: RowResult) -> None:
         self.rows += 1
-        if result.outcome == "created":
-            self.created += 1
-        elif result.outcome == "replayed":
-            self.replayed += 1
-        else:
-            self.rejected += 1
+        setattr(self, result.outcome, getattr(self, result.outcome) + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +92,6 @@ class DatabaseGone(Exception):
 
 class _GaveUp(Exception):
     pass
-
-
-def is_outage(error: BaseException) -> bool:
-    """True when the database cannot take the row now, rather than the row being wrong."""
-    return as_unavailable(error) is not None
 
 
 class ImportRun:
@@ -170,36 +121,31 @@ class ImportRun:
         self._gave_up: tuple[float, BaseException] | None = None
         self._stopped = asyncio.Event()
         self._read_error: BaseException | None = None
-        self._work_queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(concurrency)
+        self._queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(concurrency)
 
     async def run(self, rows: Iterator[Row | BadRow], *, stream: bool = False) -> Tally:
         """Runs every row; raises DatabaseGone, or what reading the file raised.
 
-        A file is read on the event loop's thread (page-cache reads do not block). A
-        `stream` (standard input, a pipe) may block for as long as its producer likes, so it
-        is read on a thread of its own, and each row is handed over as soon as it is read.
+        A file is read on the event loop's thread (page-cache reads do not block); a `stream`
+        (standard input, a pipe) may block as long as its producer likes, so it is read on a
+        thread of its own.
         """
-        work = self._work_queue
-        source = _read_on_thread(rows) if stream else _read_inline(rows)
-        feeder = asyncio.create_task(self._feed(source, work))
+        feeder = asyncio.create_task(self._feed(_read_on_thread(rows) if stream else _read(rows)))
         try:
-            await asyncio.gather(*(self._work(work) for _ in range(self._concurrency)))
+            await asyncio.gather(*(self._work() for _ in range(self._concurrency)))
         finally:
             feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feeder
         if self._gave_up is not None:
-            waited, error = self._gave_up
-            raise DatabaseGone(self.done_through(), waited, error)
+            raise DatabaseGone(self.done_through(), *self._gave_up)
         if self._read_error is not None:
             raise self._read_error
         return self.tally
 
     def done_through(self) -> int:
         """The last line up to which every row is finished."""
-        if self._pending:
-            return next(iter(self._pending)) - 1
-        return self._last_dispatched
+        return next(iter(self._pending)) - 1 if self._pending else self._last_dispatched
 
     def stop(self) -> None:
         """No row is taken from now on; a row in flight finishes, unless it waits for the
@@ -209,7 +155,6 @@ class ImportRun:
 
     @property
     def stopped(self) -> bool:
-        """`stop()` was called: the run ended before the file did, at `done_through()`."""
         return self._stopped.is_set()
 
     @property
@@ -221,13 +166,9 @@ class ImportRun:
         # queue is empty whenever one waits, so these reach every waiting worker.
         with contextlib.suppress(asyncio.QueueFull):
             for _ in range(self._concurrency):
-                self._work_queue.put_nowait(None)
+                self._queue.put_nowait(None)
 
-    async def _feed(
-        self,
-        rows: AsyncGenerator[Row | BadRow, None],
-        work: asyncio.Queue[Row | BadRow | None],
-    ) -> None:
+    async def _feed(self, rows: AsyncGenerator[Row | BadRow, None]) -> None:
         async with contextlib.aclosing(rows):
             try:
                 async for row in rows:
@@ -235,14 +176,14 @@ class ImportRun:
                         break
                     self._pending[row.line] = None
                     self._last_dispatched = row.line
-                    await work.put(row)
+                    await self._queue.put(row)
             except Exception as error:  # the file could not be read further
                 self._read_error = error
         for _ in range(self._concurrency):
-            await work.put(None)
+            await self._queue.put(None)
 
-    async def _work(self, work: asyncio.Queue[Row | BadRow | None]) -> None:
-        while (row := await work.get()) is not None and not self._stopping:
+    async def _work(self) -> None:
+        while (row := await self._queue.get()) is not None and not self._stopping:
             try:
                 result = await self._result(row)
             except _GaveUp:
@@ -255,7 +196,7 @@ class ImportRun:
         if isinstance(row, BadRow):
             return rejected(row.line, row.error)
         try:
-            lead = await self._execute_retrying(self._to_command(row.fields))
+            ingested = await self._execute_retrying(self._to_command(row.fields))
         except LeadError as error:
             return rejected(row.line, error)
         except _GaveUp:
@@ -268,15 +209,22 @@ class ImportRun:
                 error_code="internal_error",
                 error_message=f"Unexpected error ({type(error).__name__}); see the log.",
             )
-        return ingested(row.line, lead)
+        lead = ingested.lead
+        return RowResult(
+            row.line,
+            "replayed" if ingested.replayed else "created",
+            lead_id=str(lead.lead_id),
+            source_id=str(lead.source_id),
+            idempotency_key=lead.idempotency_key,
+        )
 
     async def _execute_retrying(self, command: IngestLead) -> LeadIngested:
         delay = self._retry.first_delay_s
         while True:
             try:
-                lead = await self._execute(command)
+                ingested = await self._execute(command)
             except Exception as error:
-                if not is_outage(error):
+                if as_unavailable(error) is None:  # the row is wrong, not the database away
                     raise
                 now = self._clock()
                 if self._outage_since is None:
@@ -295,10 +243,10 @@ class ImportRun:
                 delay = min(delay * 2, self._retry.max_delay_s)
             else:
                 self._outage_since = None
-                return lead
+                return ingested
 
 
-async def _read_inline(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | BadRow, None]:
+async def _read(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | BadRow, None]:
     for row in rows:
         yield row
 
@@ -307,36 +255,11 @@ async def _read_on_thread(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | 
     """`rows` read on a thread of their own, each handed over as soon as it is read; the
     thread waits while ROWS_AHEAD are not taken (it must not spend the GIL reading ahead)."""
     loop = asyncio.get_running_loop()
-    handed: asyncio.Queue[Row | BadRow | BaseException | None] = asyncio.Queue()
+    handed: asyncio.Queue[Row | BadRow | Exception | None] = asyncio.Queue()
     room = threading.BoundedSemaphore(ROWS_AHEAD)
     stop = threading.Event()
-    reader = threading.Thread(
-        target=_read_ahead,
-        args=(rows, loop, handed, room, stop),
-        name="leads-import-reader",
-        daemon=True,  # a read blocked on standard input must not keep the process alive
-    )
-    reader.start()
-    try:
-        while (row := await handed.get()) is not None:
-            room.release()
-            if isinstance(row, BaseException):
-                raise row
-            yield row
-    finally:
-        stop.set()
 
-
-def _read_ahead(
-    rows: Iterator[Row | BadRow],
-    loop: asyncio.AbstractEventLoop,
-    handed: asyncio.Queue[Row | BadRow | BaseException | None],
-    room: threading.BoundedSemaphore,
-    stop: threading.Event,
-) -> None:
-    """The reading thread: every row, then None (the end) or the error that ended reading."""
-
-    def hand_over(item: Row | BadRow | BaseException | None) -> bool:
+    def hand_over(item: Row | BadRow | Exception | None) -> bool:
         while not room.acquire(timeout=0.2):
             if stop.is_set():
                 return False
@@ -346,11 +269,23 @@ def _read_ahead(
             return False
         return True
 
+    def read() -> None:  # every row, then None (the end) or the error that ended reading
+        try:
+            for row in rows:
+                if not hand_over(row):
+                    return
+        except Exception as error:
+            hand_over(error)
+        else:
+            hand_over(None)
+
+    # A daemon: a read blocked on standard input must not keep the process alive.
+    threading.Thread(target=read, name="leads-import-reader", daemon=True).start()
     try:
-        for row in rows:
-            if not hand_over(row):
-                return
-    except Exception as error:  # unreadable: the run reports it
-        hand_over(error)
-        return
-    hand_over(None)
+        while (row := await handed.get()) is not None:
+            room.release()
+            if isinstance(row, Exception):
+                raise row
+            yield row
+    finally:
+        stop.set()
