@@ -10,14 +10,11 @@ import csv
 import dataclasses
 import itertools
 import logging
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
-from types import FrameType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from tqdm import tqdm
 
@@ -262,9 +259,17 @@ async def _import(
             concurrency=args.concurrency,
             retry=RetryPolicy(args.deadline),
         )
+        run = asyncio.ensure_future(runner.run(rows, stream=stream))
         try:
-            with _first_interrupt_stops(runner.stop):
-                await runner.run(rows, stream=stream)
+            try:
+                await asyncio.shield(run)
+            except asyncio.CancelledError:
+                # Ctrl-C: asyncio.Runner cancels the main task on the first (on the main
+                # thread, unless SIGINT is ignored) and raises KeyboardInterrupt on the second.
+                # No row is taken after the first; the rows in flight finish.
+                cast(asyncio.Task[int], asyncio.current_task()).uncancel()
+                runner.stop()
+                await run
         except DatabaseGone as gone:
             return _fail(
                 f"stopped after {gone.waited_s:.0f} s without a usable database "
@@ -296,33 +301,6 @@ async def _import(
 def _done(done_through: int) -> str:
     done = f"every row up to line {done_through} is done" if done_through else "no row is done"
     return f"{done}; re-running the import is safe"
-
-
-@contextlib.contextmanager
-def _first_interrupt_stops(stop: Callable[[], None]) -> Iterator[None]:
-    """While the rows run, the first Ctrl-C (SIGINT) calls `stop` on the event loop; a second
-    raises KeyboardInterrupt at once, as Python does by default."""
-    previous = signal.getsignal(signal.SIGINT)
-    # Signals reach the main thread only; SIG_IGN (a background job) and a handler not set
-    # from Python (None, which cannot be put back) are left as they are.
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or previous is None
-        or previous == signal.SIG_IGN
-    ):
-        yield
-        return
-    loop = asyncio.get_running_loop()
-
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        loop.call_soon_threadsafe(stop)
-
-    signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 async def _database_problem(application: Application, url: str) -> str | None:
