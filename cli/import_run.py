@@ -80,18 +80,13 @@ class RetryPolicy:
     max_delay_s: float = 2.0
 
 
+@dataclass(eq=False)  # an exception compares and hashes by identity
 class DatabaseGone(Exception):
     """The database stayed unavailable past the deadline; rows up to `done_through` are done."""
 
-    def __init__(self, done_through: int, waited_s: float, error: BaseException) -> None:
-        super().__init__(f"the database has been unavailable for {waited_s:.1f} s")
-        self.done_through = done_through
-        self.waited_s = waited_s
-        self.error = error
-
-
-class _GaveUp(Exception):
-    pass
+    done_through: int
+    waited_s: float
+    error: BaseException
 
 
 class ImportRun:
@@ -124,12 +119,9 @@ class ImportRun:
         self._queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(concurrency)
 
     async def run(self, rows: Iterator[Row | BadRow], *, stream: bool = False) -> Tally:
-        """Runs every row; raises DatabaseGone, or what reading the file raised.
-
-        A file is read on the event loop's thread (page-cache reads do not block); a `stream`
-        (standard input, a pipe) may block as long as its producer likes, so it is read on a
-        thread of its own.
-        """
+        """Runs every row; raises DatabaseGone, or what reading the file raised. A file is read
+        on the loop's thread (page-cache reads do not block), a `stream` (standard input, a
+        pipe) on one of its own: it may block as long as its producer likes."""
         feeder = asyncio.create_task(self._feed(_read_on_thread(rows) if stream else _read(rows)))
         try:
             await asyncio.gather(*(self._work() for _ in range(self._concurrency)))
@@ -184,23 +176,19 @@ class ImportRun:
 
     async def _work(self) -> None:
         while (row := await self._queue.get()) is not None and not self._stopping:
-            try:
-                result = await self._result(row)
-            except _GaveUp:
-                return
+            if (result := await self._result(row)) is None:
+                return  # the run stops with this row not done
             del self._pending[row.line]
             self.tally.add(result)
             self._on_result(result)
 
-    async def _result(self, row: Row | BadRow) -> RowResult:
+    async def _result(self, row: Row | BadRow) -> RowResult | None:
         if isinstance(row, BadRow):
             return rejected(row.line, row.error)
         try:
             ingested = await self._execute_retrying(self._to_command(row.fields))
         except LeadError as error:
             return rejected(row.line, error)
-        except _GaveUp:
-            raise
         except Exception as error:
             logger.exception("line %d: unexpected error", row.line)
             return RowResult(
@@ -209,6 +197,8 @@ class ImportRun:
                 error_code="internal_error",
                 error_message=f"Unexpected error ({type(error).__name__}); see the log.",
             )
+        if ingested is None:
+            return None
         lead = ingested.lead
         return RowResult(
             row.line,
@@ -218,7 +208,8 @@ class ImportRun:
             idempotency_key=lead.idempotency_key,
         )
 
-    async def _execute_retrying(self, command: IngestLead) -> LeadIngested:
+    async def _execute_retrying(self, command: IngestLead) -> LeadIngested | None:
+        """The command's outcome; None when the run stops while the database is away."""
         delay = self._retry.first_delay_s
         while True:
             try:
@@ -231,15 +222,16 @@ class ImportRun:
                     self._outage_since = now
                 waited = now - self._outage_since
                 remaining = self._retry.deadline_s - waited
-                if remaining <= 0 or self._stopping:
-                    if not self._stopping:
-                        self._gave_up = (waited, error)
-                        self._wake_idle_workers()
-                    raise _GaveUp() from error
+                if self._stopping:
+                    return None
+                if remaining <= 0:
+                    self._gave_up = (waited, error)
+                    self._wake_idle_workers()
+                    return None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopped.wait(), min(delay, remaining))
                 if self.stopped:
-                    raise _GaveUp() from error
+                    return None
                 delay = min(delay * 2, self._retry.max_delay_s)
             else:
                 self._outage_since = None
