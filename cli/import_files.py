@@ -97,7 +97,7 @@ def _csv_rows(stream: BinaryIO, limit: int) -> Generator[Row | BadRow, None, Non
                     InvalidRequest(f"The row is not valid CSV: {error}.", reason="malformed_csv")
                 )
                 continue
-            line = lines.record_start
+            line = lines.record[0].number
             if not cells:
                 continue  # a blank line
             try:
@@ -170,21 +170,17 @@ class _PhysicalLines:
         self._lines_read = 0
         self._after_cr = False
         self._again: deque[_Line] = deque()
-        self._record: list[_Line] = []
+        self.record: list[_Line] = []
         self._record_bytes = 0
 
-    @property
-    def record_start(self) -> int:
-        return self._record[0].number
-
     def start_record(self) -> None:
-        self._record.clear()
+        self.record.clear()
         self._record_bytes = 0
 
     def give_back(self, error: InvalidRequest) -> BadRow:
         """The record is a bad row: its lines after the first are read again."""
-        self._again.extendleft(reversed(self._record[1:]))
-        return BadRow(self.record_start, error)
+        self._again.extendleft(reversed(self.record[1:]))
+        return BadRow(self.record[0].number, error)
 
     def __iter__(self) -> _PhysicalLines:
         return self
@@ -193,15 +189,15 @@ class _PhysicalLines:
         # csv.reader asks for a line within a record only while a quoted cell is open.
         line = self._again.popleft() if self._again else self._from_file()
         if line is None:
-            if not self._record:
+            if not self.record:
                 raise StopIteration
             raise self._unclosed("before the end of the file")
-        if self._record and self._record_bytes + line.size > self.limit:
+        if self.record and self._record_bytes + line.size > self.limit:
             self._again.appendleft(line)  # it is read again, as a record of its own
             raise self._unclosed(f"within {self.limit} bytes", limit=self.limit)
         if line.text is None:
             raise _Unreadable(BadRow(line.number, _too_large(self.limit)))
-        self._record.append(line)
+        self.record.append(line)
         self._record_bytes += line.size + line.ending
         return line.text
 
