@@ -8,6 +8,7 @@ import csv
 import io
 import itertools
 import os
+import re
 import stat
 from collections import deque
 from collections.abc import Generator, Iterable, Mapping
@@ -27,6 +28,8 @@ FORMATS = ("csv", "jsonl")
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 # Longer lines are skipped unread, in pieces of this size (memory stays bounded).
 _SKIP_CHUNK = 1 << 16
+# What an undecodable byte becomes (surrogateescape), and no UTF-8 text holds.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LeadFileError(ValueError):
@@ -158,11 +161,8 @@ class _Line:
 
 class _PhysicalLines:
     """The file's physical lines for `csv.reader`, numbered, a record at most `limit` bytes.
-
-    The lines of the record being read are kept (at most the limit) so that a record that
-    cannot be read gives back all its lines but the first: reading resumes on the line after
-    the one the bad row starts on, and a stray quote costs one row, not the rest of the file.
-    """
+    A record that cannot be read gives back its lines but the first, read again: a stray
+    quote costs one row, not the rest of the file."""
 
     def __init__(self, text: TextIO, limit: int) -> None:
         self.limit = limit
@@ -257,27 +257,20 @@ class _Unchanged(io.RawIOBase):
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer)
         data = self._stream.read(len(view))
-        now = os.fstat(self._stream.fileno())
-        opened = self._opened
-        if (now.st_size, now.st_mtime_ns) == (opened.st_size, opened.st_mtime_ns):
-            view[: len(data)] = data
-            return len(data)
-        if now.st_size < opened.st_size:
+        now, opened = os.fstat(self._stream.fileno()), self._opened
+        if (now.st_size, now.st_mtime_ns) != (opened.st_size, opened.st_mtime_ns):
             raise FileChanged(
                 f"the file shrank from {opened.st_size} to {now.st_size} bytes while it was read"
+                if now.st_size < opened.st_size
+                else f"the file was modified while it was read "
+                f"({opened.st_size} bytes when opened, {now.st_size} bytes now)"
             )
-        raise FileChanged(
-            f"the file was modified while it was read "
-            f"({opened.st_size} bytes when opened, {now.st_size} bytes now)"
-        )
+        view[: len(data)] = data
+        return len(data)
 
 
 def _undecodable(cells: Iterable[str]) -> bool:
-    try:
-        "".join(cells).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return any(map(_LONE_SURROGATE.search, cells))
 
 
 def _jsonl_rows(stream: BinaryIO, limit: int) -> Generator[Row | BadRow, None, None]:

@@ -13,10 +13,10 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from tqdm import tqdm
 
@@ -26,7 +26,7 @@ from commands.ingest_lead import IngestLead, LeadIngested
 from domain.classification import canonical_source_key, parse_source_id
 from domain.errors import LeadError, ServiceUnavailable, UnmappedSource
 from domain.posted import merge_fields
-from infrastructure.container import Application, bootstrap
+from infrastructure.container import bootstrap
 from infrastructure.database_problems import SCHEMA_NOT_MIGRATED, DatabaseProblem
 from infrastructure.engine import as_unavailable
 from infrastructure.settings import Settings
@@ -48,8 +48,8 @@ STDIN = "-"
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 DEFAULT_CONCURRENCY = 8
 DEFAULT_DEADLINE_S = 60.0
-# `received_path` of an imported lead: this prefix and the file's name. HTTP paths start
-# with /api/leads, so the two never mix.
+# Before the file's name in an imported lead's `received_path`: HTTP paths start with
+# /api/leads, so the two never mix.
 RECEIVED_PATH_PREFIX = "/import/"
 
 
@@ -116,13 +116,8 @@ def _positive_seconds(text: str) -> float:
 
 
 def _row_commands(file: str, source_id: str | None, source_key: str | None) -> ToCommand:
-    """Turns a row's fields into its `IngestLead`, as HTTP turns a request's into one.
-
-    The --source-id / --source-key options join every row the way query-string parameters
-    join a body: a row naming another value for the same field is rejected, and one naming
-    another source by the other selector is the domain's conflict to decide. A bad option is
-    a usage error, not N rejected rows.
-    """
+    """A row's fields to its `IngestLead`, as HTTP turns a request's. The source options join
+    each row as query-string parameters join a body; a bad one is a usage error, not N rows."""
     selectors: list[tuple[str, str]] = []
     if source_id is not None:
         try:
@@ -201,25 +196,22 @@ def run(args: argparse.Namespace) -> int:
 
         rows = itertools.chain(() if first is None else (first,), reader)
         try:
-            return _run_on_fast_loop(
-                _import(rows, to_command, settings, args, on_result, name=name, stream=size is None)
-            )
+            # uvloop (uvicorn[standard] brings it, and the service runs on it) spends less CPU
+            # per database round trip than asyncio's own loop.
+            try:
+                import uvloop
+            except ImportError:  # pragma: no cover - e.g. on Windows
+                factory = None
+            else:
+                factory = uvloop.new_event_loop
+            with asyncio.Runner(loop_factory=factory) as loop:
+                read_on_thread = size is None  # not a regular file
+                return loop.run(
+                    _import(rows, to_command, settings, args, on_result, name, read_on_thread)
+                )
         except (LeadFileError, OSError) as error:
             return _fail(f"{name}: {_reading_problem(error)}")
     raise AssertionError("unreachable")
-
-
-def _run_on_fast_loop(coroutine: Coroutine[Any, Any, int]) -> int:
-    # uvloop (uvicorn[standard] brings it, and the service runs on it) spends less CPU per
-    # database round trip than asyncio's own loop.
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - e.g. on Windows
-        factory = None
-    else:
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coroutine)
 
 
 def _fail(message: str) -> int:
@@ -245,7 +237,6 @@ async def _import(
     settings: Settings,
     args: argparse.Namespace,
     on_result: Callable[[RowResult], None],
-    *,
     name: str,
     stream: bool,
 ) -> int:
@@ -253,9 +244,17 @@ async def _import(
     application = bootstrap(settings.model_copy(update={"db_pool_size": args.concurrency}))
     unread: BaseException | None = None
     try:
-        problem = await _database_problem(application, settings.database_url)
-        if problem is not None:
-            return _fail(problem)
+        try:
+            readiness = await application.query(CheckReadiness())
+        except Exception as error:
+            return _fail(_unavailable_because(error, settings.database_url))
+        if not readiness.ready:
+            return _fail(
+                DatabaseProblem(SCHEMA_NOT_MIGRATED).line(settings.database_url)
+                if readiness.schema_revision is None
+                else f"the database schema is at revision {readiness.schema_revision}, not the "
+                f"latest ({readiness.expected_revision}): run `leads db upgrade`"
+            )
         started = time.perf_counter()
         runner = ImportRun(
             application.bus.execute,
@@ -306,22 +305,6 @@ async def _import(
 def _done(done_through: int) -> str:
     done = f"every row up to line {done_through} is done" if done_through else "no row is done"
     return f"{done}; re-running the import is safe"
-
-
-async def _database_problem(application: Application, url: str) -> str | None:
-    """Why the database cannot take leads now (one line), or None when it can."""
-    try:
-        readiness = await application.query(CheckReadiness())
-    except Exception as error:
-        return _unavailable_because(error, url)
-    if readiness.ready:
-        return None
-    if readiness.schema_revision is None:
-        return DatabaseProblem(SCHEMA_NOT_MIGRATED).line(url)
-    return (
-        f"the database schema is at revision {readiness.schema_revision}, not the latest "
-        f"({readiness.expected_revision}): run `leads db upgrade`"
-    )
 
 
 def _unavailable_because(error: BaseException, url: str) -> str:
