@@ -26,13 +26,11 @@ from commands.ingest_lead import IngestLead, LeadIngested
 from domain.classification import canonical_source_key, parse_source_id
 from domain.errors import LeadError, ServiceUnavailable, UnmappedSource
 from domain.posted import merge_fields
-from infrastructure.container import bootstrap
+from infrastructure.container import Application, bootstrap
 from infrastructure.database_problems import SCHEMA_NOT_MIGRATED, DatabaseProblem
 from infrastructure.engine import as_unavailable
 from infrastructure.settings import Settings
 from queries.readiness import CheckReadiness
-
-logger = logging.getLogger("leads.import")
 
 # Rows read from a stream on the reading thread and not yet taken by the loop, at most.
 ROWS_AHEAD = 2
@@ -41,16 +39,10 @@ NO_SOURCE_MESSAGE = (
     "or pass --source-id or --source-key."
 )
 
-Execute = Callable[[IngestLead], Awaitable[LeadIngested]]
 ToCommand = Callable[[Mapping[str, object]], IngestLead]
+Rows = Iterator[Row | BadRow]
 
 STDIN = "-"
-INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
-DEFAULT_CONCURRENCY = 8
-DEFAULT_DEADLINE_S = 60.0
-# Before the file's name in an imported lead's `received_path`: HTTP paths start with
-# /api/leads, so the two never mix.
-RECEIVED_PATH_PREFIX = "/import/"
 
 
 class UsageError(ValueError):
@@ -75,17 +67,16 @@ def register(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--concurrency",
         type=_positive_int,
-        default=DEFAULT_CONCURRENCY,
+        default=8,
         metavar="N",
-        help=f"rows in flight at once (default {DEFAULT_CONCURRENCY})",
+        help="rows in flight at once (default %(default)s)",
     )
     command.add_argument(
         "--deadline",
         type=_positive_seconds,
-        default=DEFAULT_DEADLINE_S,
+        default=60.0,
         metavar="SECONDS",
-        help="stop when the database has been unavailable this long "
-        f"(default {DEFAULT_DEADLINE_S:g})",
+        help="stop when the database has been unavailable this long (default %(default)g)",
     )
     command.add_argument(
         "--results",
@@ -135,8 +126,9 @@ def _row_commands(file: str, source_id: str | None, source_key: str | None) -> T
                 "--source-key is not a source key: 1 to 128 of a-z 0-9 . _ ~ - "
                 "(compared lower-cased), starting with a letter or digit"
             ) from None
-    # A file name may hold bytes that are not UTF-8 (as lone surrogates); the column may not.
-    path = RECEIVED_PATH_PREFIX + Path(file).name.encode("utf-8", "replace").decode("utf-8")
+    # /import/ and the file's name (HTTP paths start with /api/leads: the two never mix). A
+    # file name may hold bytes that are not UTF-8 (as lone surrogates); the column may not.
+    path = "/import/" + Path(file).name.encode("utf-8", "replace").decode("utf-8")
 
     def to_command(fields: Mapping[str, object]) -> IngestLead:
         posted = merge_fields(dict(fields), selectors) if selectors else fields
@@ -155,8 +147,6 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as error:
         return _fail(str(error))
     settings = Settings.from_env()
-    # The readiness check reads the schema revision through Alembic, which logs at INFO.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     with contextlib.ExitStack() as stack:
         try:
             stream = stack.enter_context(_open_input(args.file))
@@ -176,19 +166,16 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"{args.results}: cannot write it: {error.strerror or error}")
         opened = regular_file(stream)
         size = None if opened is None else opened.st_size
-        bar = None
-        if sys.stderr.isatty():
-            bar = tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
-            stack.enter_context(bar)
+        bar = stack.enter_context(  # on stderr, when it is a terminal
+            tqdm(unit=" rows", dynamic_ncols=True, mininterval=0.2, disable=not sys.stderr.isatty())
+        )
 
         def on_result(result: RowResult) -> None:
             if results is not None:
                 results.writerow(astuple(result))
-            if bar is None:
-                return
             bar.update(1)
             # For a file, an ETA now and then: its rows from the share of its bytes read so far.
-            if size and bar.n % 500 == 0:
+            if size and not bar.disable and bar.n % 500 == 0:
                 with contextlib.suppress(OSError, ValueError):
                     read = stream.tell()
                     if read:
@@ -196,6 +183,15 @@ def run(args: argparse.Namespace) -> int:
 
         rows = itertools.chain(() if first is None else (first,), reader)
         try:
+            # One pooled connection per row in flight: more would sit idle, fewer would queue.
+            application = bootstrap(settings.model_copy(update={"db_pool_size": args.concurrency}))
+            runner = ImportRun(
+                application.bus.execute,
+                to_command,
+                on_result,
+                concurrency=args.concurrency,
+                retry=RetryPolicy(args.deadline),
+            )
             # uvloop (uvicorn[standard] brings it, and the service runs on it) spends less CPU
             # per database round trip than asyncio's own loop.
             try:
@@ -205,10 +201,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 factory = uvloop.new_event_loop
             with asyncio.Runner(loop_factory=factory) as loop:
-                read_on_thread = size is None  # not a regular file
-                return loop.run(
-                    _import(rows, to_command, settings, args, on_result, name, read_on_thread)
-                )
+                url = settings.database_url
+                return loop.run(_import(application, runner, rows, url, name, size is None))
         except (LeadFileError, OSError) as error:
             return _fail(f"{name}: {_reading_problem(error)}")
     raise AssertionError("unreachable")
@@ -232,37 +226,22 @@ def _open_input(file: str) -> contextlib.AbstractContextManager[BinaryIO]:
 
 
 async def _import(
-    rows: Iterator[Row | BadRow],
-    to_command: ToCommand,
-    settings: Settings,
-    args: argparse.Namespace,
-    on_result: Callable[[RowResult], None],
-    name: str,
-    stream: bool,
+    application: Application, runner: ImportRun, rows: Rows, url: str, name: str, stream: bool
 ) -> int:
-    # One pooled connection per row in flight: more would sit idle, fewer would queue.
-    application = bootstrap(settings.model_copy(update={"db_pool_size": args.concurrency}))
     unread: BaseException | None = None
     try:
         try:
             readiness = await application.query(CheckReadiness())
         except Exception as error:
-            return _fail(_unavailable_because(error, settings.database_url))
+            return _fail(_unavailable_because(error, url))
         if not readiness.ready:
             return _fail(
-                DatabaseProblem(SCHEMA_NOT_MIGRATED).line(settings.database_url)
+                DatabaseProblem(SCHEMA_NOT_MIGRATED).line(url)
                 if readiness.schema_revision is None
                 else f"the database schema is at revision {readiness.schema_revision}, not the "
                 f"latest ({readiness.expected_revision}): run `leads db upgrade`"
             )
         started = time.perf_counter()
-        runner = ImportRun(
-            application.bus.execute,
-            to_command,
-            on_result,
-            concurrency=args.concurrency,
-            retry=RetryPolicy(args.deadline),
-        )
         run = asyncio.ensure_future(runner.run(rows, stream=stream))
         try:
             try:
@@ -277,8 +256,7 @@ async def _import(
         except DatabaseGone as gone:
             return _fail(
                 f"stopped after {gone.waited_s:.0f} s without a usable database "
-                f"({_unavailable_because(gone.error, settings.database_url)}); "
-                + _done(gone.done_through)
+                f"({_unavailable_because(gone.error, url)}); " + _done(gone.done_through)
             )
         except (LeadFileError, OSError) as error:
             unread = error
@@ -298,7 +276,7 @@ async def _import(
         return _fail(f"{name}: {_reading_problem(unread)}; {done}")
     if runner.stopped:
         print(f"leads: interrupted; {done}", file=sys.stderr)
-        return INTERRUPTED
+        return 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
     return 1 if tally.rejected else 0
 
 
@@ -380,7 +358,7 @@ class ImportRun:
 
     def __init__(
         self,
-        execute: Execute,
+        execute: Callable[[IngestLead], Awaitable[LeadIngested]],
         to_command: ToCommand,
         on_result: Callable[[RowResult], None],
         *,
@@ -404,10 +382,9 @@ class ImportRun:
         self._read_error: BaseException | None = None
         self._queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(concurrency)
 
-    async def run(self, rows: Iterator[Row | BadRow], *, stream: bool = False) -> Tally:
-        """Runs every row; raises DatabaseGone, or what reading the file raised. A file is read
-        on the loop's thread (page-cache reads do not block), a `stream` (standard input, a
-        pipe) on one of its own: it may block as long as its producer likes."""
+    async def run(self, rows: Rows, *, stream: bool = False) -> Tally:
+        """Runs every row; raises DatabaseGone, or what reading the file raised. A `stream` (not
+        a regular file) is read on a thread of its own: it may block as long as it likes."""
         feeder = asyncio.create_task(self._feed(_read_on_thread(rows) if stream else _read(rows)))
         try:
             await asyncio.gather(*(self._work() for _ in range(self._concurrency)))
@@ -476,7 +453,7 @@ class ImportRun:
         except LeadError as error:
             return rejected(row.line, error)
         except Exception as error:
-            logger.exception("line %d: unexpected error", row.line)
+            logging.getLogger("leads.import").exception("line %d: unexpected error", row.line)
             message = f"Unexpected error ({type(error).__name__}); see the log."
             return RowResult(
                 row.line, "rejected", error_code="internal_error", error_message=message
@@ -519,12 +496,12 @@ class ImportRun:
                 return ingested
 
 
-async def _read(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | BadRow, None]:
+async def _read(rows: Rows) -> AsyncGenerator[Row | BadRow, None]:
     for row in rows:
         yield row
 
 
-async def _read_on_thread(rows: Iterator[Row | BadRow]) -> AsyncGenerator[Row | BadRow, None]:
+async def _read_on_thread(rows: Rows) -> AsyncGenerator[Row | BadRow, None]:
     """`rows` read on a thread of their own, each handed over as soon as it is read; the
     thread waits while ROWS_AHEAD are not taken (it must not spend the GIL reading ahead)."""
     loop = asyncio.get_running_loop()
