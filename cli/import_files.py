@@ -28,7 +28,6 @@ FORMATS = ("csv", "jsonl")
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 # Longer lines are skipped unread, in pieces of this size (memory stays bounded).
 _SKIP_CHUNK = 1 << 16
-# What an undecodable byte becomes (surrogateescape), and no UTF-8 text holds.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -243,9 +242,8 @@ def regular_file(stream: IO[bytes]) -> os.stat_result | None:
 
 
 class _Unchanged(io.RawIOBase):
-    """Reads a regular file, raising FileChanged once its size or modification time is no
-    longer what they were when it was opened: its next bytes are not the file's, and a short
-    read would look like its end. Bytes read before the change are handed on."""
+    """A regular file that raises FileChanged once its size or modification time changes: its
+    next bytes are not the file's, and a short read would look like its end."""
 
     def __init__(self, stream: BinaryIO, opened: os.stat_result) -> None:
         self._stream = stream
@@ -288,12 +286,9 @@ def _jsonl_rows(stream: BinaryIO, limit: int) -> Generator[Row | BadRow, None, N
         if not raw.strip():
             continue  # blank lines separate nothing in JSON Lines: skipped
         try:
-            text = raw.decode("utf-8").rstrip("\r\n")
+            row: Row | BadRow = Row(line, parse_json(raw.decode("utf-8").rstrip("\r\n")))
         except UnicodeDecodeError:
-            yield BadRow(line, _not_utf8())
-            continue
-        try:
-            row: Row | BadRow = Row(line, parse_json(text))
+            row = BadRow(line, _not_utf8())
         except InvalidRequest as error:
             row = BadRow(line, _json_line_error(error))
         yield row

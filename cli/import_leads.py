@@ -286,12 +286,11 @@ def _done(done_through: int) -> str:
 
 
 def _unavailable_because(error: BaseException, url: str) -> str:
-    diagnosed = diagnosed_line(error, url)
-    if diagnosed is not None:
-        return diagnosed
     cause = error.__cause__ if isinstance(error, ServiceUnavailable) else error
     detail = str(cause or error).strip().splitlines()
-    return f"the database is unavailable: {detail[0] if detail else type(cause).__name__}"
+    return diagnosed_line(error, url) or (
+        f"the database is unavailable: {detail[0] if detail else type(cause).__name__}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +471,8 @@ class ImportRun:
         while True:
             try:
                 ingested = await self._execute(command)
+                self._outage_since = None
+                return ingested
             except Exception as error:
                 if as_unavailable(error) is None:  # the row is wrong, not the database away
                     raise
@@ -491,9 +492,6 @@ class ImportRun:
                 if self.stopped:
                     return None
                 delay = min(delay * 2, self._retry.max_delay_s)
-            else:
-                self._outage_since = None
-                return ingested
 
 
 async def _read(rows: Rows) -> AsyncGenerator[Row | BadRow, None]:
