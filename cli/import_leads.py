@@ -130,8 +130,8 @@ def _row_commands(file: str, source_id: str | None, source_key: str | None) -> T
     # file name may hold bytes that are not UTF-8 (as lone surrogates); the column may not.
     path = "/import/" + Path(file).name.encode("utf-8", "replace").decode("utf-8")
 
-    def to_command(fields: Mapping[str, object]) -> IngestLead:
-        posted = merge_fields(dict(fields), selectors) if selectors else fields
+    def to_command(row: Mapping[str, object]) -> IngestLead:
+        posted = merge_fields(dict(row), selectors) if selectors else row
         return IngestLead.from_posted(posted, (), None, path)
 
     return to_command
@@ -247,9 +247,9 @@ async def _import(
             try:
                 await asyncio.shield(run)
             except asyncio.CancelledError:
-                # Ctrl-C: asyncio.Runner cancels the main task on the first (on the main
-                # thread, unless SIGINT is ignored) and raises KeyboardInterrupt on the second.
-                # No row is taken after the first; the rows in flight finish.
+                # Ctrl-C: asyncio.Runner (on the main thread, when SIGINT has Python's default
+                # handler) cancels the main task on the first and raises KeyboardInterrupt on
+                # the second. No row is taken after the first; the rows in flight finish.
                 cast(asyncio.Task[int], asyncio.current_task()).uncancel()
                 runner.stop()
                 await run
