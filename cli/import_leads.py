@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import astuple, dataclass, fields
+from dataclasses import KW_ONLY, astuple, dataclass, field, fields
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -306,7 +306,7 @@ class RowResult:
     error_message: str = ""
 
 
-RESULT_COLUMNS = tuple(field.name for field in fields(RowResult))
+RESULT_COLUMNS = tuple(column.name for column in fields(RowResult))
 
 
 def rejected(line: int, error: LeadError) -> RowResult:
@@ -352,41 +352,35 @@ class DatabaseGone(Exception):
     error: BaseException
 
 
+@dataclass(eq=False)
 class ImportRun:
     """One run over the rows; `on_result` gets each row's result as it completes."""
 
-    def __init__(
-        self,
-        execute: Callable[[IngestLead], Awaitable[LeadIngested]],
-        to_command: ToCommand,
-        on_result: Callable[[RowResult], None],
-        *,
-        concurrency: int,
-        retry: RetryPolicy,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._execute = execute
-        self._to_command = to_command
-        self._on_result = on_result
-        self._concurrency = concurrency
-        self._retry = retry
-        self._clock = clock
-        self.tally = Tally()
-        # Lines handed to a worker and not finished, in line order (dicts keep insertion order).
-        self._pending: dict[int, None] = {}
-        self._last_dispatched = 0
-        self._outage_since: float | None = None
-        self._gave_up: tuple[float, BaseException] | None = None
-        self._stopped = asyncio.Event()
-        self._read_error: BaseException | None = None
-        self._queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(concurrency)
+    execute: Callable[[IngestLead], Awaitable[LeadIngested]]
+    to_command: ToCommand
+    on_result: Callable[[RowResult], None]
+    _: KW_ONLY
+    concurrency: int
+    retry: RetryPolicy
+    clock: Callable[[], float] = time.monotonic
+    tally: Tally = field(default_factory=Tally, init=False)
+    # Lines handed to a worker and not finished, in line order (dicts keep insertion order).
+    _pending: dict[int, None] = field(default_factory=dict, init=False)
+    _last_dispatched: int = field(default=0, init=False)
+    _outage_since: float | None = field(default=None, init=False)
+    _gave_up: tuple[float, BaseException] | None = field(default=None, init=False)
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _read_error: BaseException | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(self.concurrency)
 
     async def run(self, rows: Rows, *, stream: bool = False) -> Tally:
         """Runs every row; raises DatabaseGone, or what reading the file raised. A `stream` (not
         a regular file) is read on a thread of its own: it may block as long as it likes."""
         feeder = asyncio.create_task(self._feed(_read_on_thread(rows) if stream else _read(rows)))
         try:
-            await asyncio.gather(*(self._work() for _ in range(self._concurrency)))
+            await asyncio.gather(*(self._work() for _ in range(self.concurrency)))
         finally:
             feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -419,7 +413,7 @@ class ImportRun:
         # A worker waiting for a row that a stream may never send stops on any item; the
         # queue is empty whenever one waits, so these reach every waiting worker.
         with contextlib.suppress(asyncio.QueueFull):
-            for _ in range(self._concurrency):
+            for _ in range(self.concurrency):
                 self._queue.put_nowait(None)
 
     async def _feed(self, rows: AsyncGenerator[Row | BadRow, None]) -> None:
@@ -433,7 +427,7 @@ class ImportRun:
                     await self._queue.put(row)
             except Exception as error:  # the file could not be read further
                 self._read_error = error
-        for _ in range(self._concurrency):
+        for _ in range(self.concurrency):
             await self._queue.put(None)
 
     async def _work(self) -> None:
@@ -442,13 +436,13 @@ class ImportRun:
                 return  # the run stops with this row not done
             del self._pending[row.line]
             self.tally.add(result)
-            self._on_result(result)
+            self.on_result(result)
 
     async def _result(self, row: Row | BadRow) -> RowResult | None:
         if isinstance(row, BadRow):
             return rejected(row.line, row.error)
         try:
-            ingested = await self._execute_retrying(self._to_command(row.fields))
+            ingested = await self._execute_retrying(self.to_command(row.fields))
         except LeadError as error:
             return rejected(row.line, error)
         except Exception as error:
@@ -467,20 +461,20 @@ class ImportRun:
 
     async def _execute_retrying(self, command: IngestLead) -> LeadIngested | None:
         """The command's outcome; None when the run stops while the database is away."""
-        delay = self._retry.first_delay_s
+        delay = self.retry.first_delay_s
         while True:
             try:
-                ingested = await self._execute(command)
+                ingested = await self.execute(command)
                 self._outage_since = None
                 return ingested
             except Exception as error:
                 if as_unavailable(error) is None:  # the row is wrong, not the database away
                     raise
-                now = self._clock()
+                now = self.clock()
                 if self._outage_since is None:
                     self._outage_since = now
                 waited = now - self._outage_since
-                remaining = self._retry.deadline_s - waited
+                remaining = self.retry.deadline_s - waited
                 if self._stopping:
                     return None
                 if remaining <= 0:
@@ -491,7 +485,7 @@ class ImportRun:
                     await asyncio.wait_for(self._stopped.wait(), min(delay, remaining))
                 if self.stopped:
                     return None
-                delay = min(delay * 2, self._retry.max_delay_s)
+                delay = min(delay * 2, self.retry.max_delay_s)
 
 
 async def _read(rows: Rows) -> AsyncGenerator[Row | BadRow, None]:
