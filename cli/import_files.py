@@ -255,7 +255,8 @@ class _Unchanged(io.RawIOBase):
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer)
         data = self._stream.read(len(view))
-        now, opened = os.fstat(self._stream.fileno()), self._opened
+        now = os.fstat(self._stream.fileno())
+        opened = self._opened
         if (now.st_size, now.st_mtime_ns) != (opened.st_size, opened.st_mtime_ns):
             raise FileChanged(
                 f"the file shrank from {opened.st_size} to {now.st_size} bytes while it was read"
