@@ -1,11 +1,5 @@
-"""`leads import FILE`: create leads from a CSV or JSON Lines file, one `IngestLead` per row.
-
-A row is a posted lead: it becomes the same command, through `IngestLead.from_posted`, that a
-POST to /api/leads becomes, and the same handler writes it (one autocommit statement).
-Exit status: 0 every row created or replayed; 1 some rows rejected; 2 unreadable file (also
-one that changes or fails while it is read), bad options, or no usable database; 130 stopped
-by Ctrl-C. A run that ends before the file does says up to which line every row is done.
-"""
+"""`leads import FILE`: create leads from a CSV or JSON Lines file, each row a posted lead run
+as the same `IngestLead` command as a POST to /api/leads, a bounded number in flight."""
 
 from __future__ import annotations
 
@@ -14,47 +8,41 @@ import asyncio
 import contextlib
 import csv
 import itertools
+import json
 import logging
-import os
-import signal
-import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import KW_ONLY, astuple, dataclass, field, fields
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any, BinaryIO
+from typing import BinaryIO, cast
 
 from tqdm import tqdm
 
-from cli.import_files import FORMATS, BadRow, LeadFileError, Row, format_of, read_rows
-from cli.import_run import (
-    RESULT_COLUMNS,
-    DatabaseGone,
-    ImportRun,
-    RetryPolicy,
-    RowResult,
-    Tally,
-)
+from cli.import_files import FORMATS, BadRow, LeadFileError, Row, format_of, read_rows, regular_file
 from cli.shared import diagnosed_line
-from commands.ingest_lead import IngestLead
+from commands.ingest_lead import IngestLead, LeadIngested
 from domain.classification import canonical_source_key, parse_source_id
-from domain.errors import LeadError, ServiceUnavailable
+from domain.errors import LeadError, ServiceUnavailable, UnmappedSource
 from domain.posted import merge_fields
 from infrastructure.container import Application, bootstrap
 from infrastructure.database_problems import SCHEMA_NOT_MIGRATED, DatabaseProblem
+from infrastructure.engine import as_unavailable
 from infrastructure.settings import Settings
 from queries.readiness import CheckReadiness
 
+# Rows read from a stream on the reading thread and not yet taken by the loop, at most.
+ROWS_AHEAD = 2
+NO_SOURCE_MESSAGE = (
+    "The row names no source: give it a source_id or source_key column, "
+    "or pass --source-id or --source-key."
+)
+
+ToCommand = Callable[[Mapping[str, object]], IngestLead]
+Rows = Iterator[Row | BadRow]
+
 STDIN = "-"
-INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
-DEFAULT_CONCURRENCY = 8
-DEFAULT_DEADLINE_S = 60.0
-# `received_path` of an imported lead: this prefix and the file's name. HTTP paths start
-# with /api/leads, so the two never mix.
-RECEIVED_PATH_PREFIX = "/import/"
 
 
 class UsageError(ValueError):
@@ -79,17 +67,16 @@ def register(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--concurrency",
         type=_positive_int,
-        default=DEFAULT_CONCURRENCY,
+        default=8,
         metavar="N",
-        help=f"rows in flight at once (default {DEFAULT_CONCURRENCY})",
+        help="rows in flight at once (default %(default)s)",
     )
     command.add_argument(
         "--deadline",
         type=_positive_seconds,
-        default=DEFAULT_DEADLINE_S,
+        default=60.0,
         metavar="SECONDS",
-        help="stop when the database has been unavailable this long "
-        f"(default {DEFAULT_DEADLINE_S:g})",
+        help="stop when the database has been unavailable this long (default %(default)g)",
     )
     command.add_argument(
         "--results",
@@ -119,26 +106,10 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class RowCommands:
-    """Turns a row's fields into its `IngestLead`, as HTTP turns a request's into one.
-
-    The --source-id / --source-key options join every row the way query-string parameters
-    join a body: a row naming another value for the same field is rejected, and one naming
-    another source by the other selector is the domain's conflict to decide.
-    """
-
-    selectors: tuple[tuple[str, str], ...]
-    received_path: str
-
-    def __call__(self, fields: Mapping[str, object]) -> IngestLead:
-        posted = merge_fields(dict(fields), self.selectors) if self.selectors else fields
-        return IngestLead.from_posted(posted, (), None, self.received_path)
-
-
-def selectors(source_id: str | None, source_key: str | None) -> tuple[tuple[str, str], ...]:
-    """The options' source fields, checked here: a bad option is a usage error, not N rows."""
-    pairs: list[tuple[str, str]] = []
+def _row_commands(file: str, source_id: str | None, source_key: str | None) -> ToCommand:
+    """A row's fields to its `IngestLead`, as HTTP turns a request's. The source options join
+    each row as query-string parameters join a body; a bad one is a usage error, not N rows."""
+    selectors: list[tuple[str, str]] = []
     if source_id is not None:
         try:
             number = parse_source_id(source_id)
@@ -146,89 +117,95 @@ def selectors(source_id: str | None, source_key: str | None) -> tuple[tuple[str,
             number = None
         if number is None:
             raise UsageError("--source-id must be a source id: digits, 1 to 2^63-1")
-        pairs.append(("source_id", str(number)))
+        selectors.append(("source_id", str(number)))
     if source_key is not None:
         try:
-            pairs.append(("source_key", canonical_source_key(source_key)))
+            selectors.append(("source_key", canonical_source_key(source_key)))
         except LeadError:
             raise UsageError(
                 "--source-key is not a source key: 1 to 128 of a-z 0-9 . _ ~ - "
                 "(compared lower-cased), starting with a letter or digit"
             ) from None
-    return tuple(pairs)
+    # /import/ and the file's name (HTTP paths start with /api/leads: the two never mix). A
+    # file name may hold bytes that are not UTF-8 (as lone surrogates); the column may not.
+    path = "/import/" + Path(file).name.encode("utf-8", "replace").decode("utf-8")
 
+    def to_command(row: Mapping[str, object]) -> IngestLead:
+        posted = merge_fields(dict(row), selectors) if selectors else row
+        return IngestLead.from_posted(posted, (), None, path)
 
-def received_path(file: str) -> str:
-    """What imported leads store as `received_path`: /import/<the file's name>."""
-    name = STDIN if file == STDIN else Path(file).name
-    # A file name may hold bytes that are not UTF-8 (as lone surrogates); the column may not.
-    return RECEIVED_PATH_PREFIX + name.encode("utf-8", "replace").decode("utf-8")
-
-
-def display_name(file: str) -> str:
-    return "<stdin>" if file == STDIN else file
+    return to_command
 
 
 def run(args: argparse.Namespace) -> int:
-    name = display_name(args.file)
+    name = "<stdin>" if args.file == STDIN else args.file
     try:
         file_format = format_of(args.file, args.format)
-        commands = RowCommands(selectors(args.source_id, args.source_key), received_path(args.file))
+        to_command = _row_commands(args.file, args.source_id, args.source_key)
     except LeadFileError as error:
         return _fail(f"{name}: {error}")
     except UsageError as error:
         return _fail(str(error))
     settings = Settings.from_env()
-    # The readiness check reads the schema revision through Alembic, which logs at INFO.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     with contextlib.ExitStack() as stack:
         try:
             stream = stack.enter_context(_open_input(args.file))
-            # The first row now: a file without a usable header fails before the database.
             reader = read_rows(stream, file_format, settings.max_body_bytes)
             stack.callback(reader.close)  # before the stream closes: a reader may hold it
-            rows = _first_read(reader)
+            # The first row now: a file without a usable header fails before the database.
+            first = next(reader, None)
         except (LeadFileError, OSError) as error:
             return _fail(f"{name}: {_reading_problem(error)}")
         try:
-            write_result = _results_writer(stack, args.results)
+            results = None
+            if args.results is not None:
+                out = stack.enter_context(open(args.results, "w", newline="", encoding="utf-8"))
+                results = csv.writer(out, lineterminator="\n")
+                results.writerow(RESULT_COLUMNS)
         except OSError as error:
             return _fail(f"{args.results}: cannot write it: {error.strerror or error}")
-        size = _regular_file_size(stream)
-        progress = stack.enter_context(_Progress(stream, size))
+        opened = regular_file(stream)
+        size = None if opened is None else opened.st_size
+        bar = stack.enter_context(  # on stderr, when it is a terminal
+            tqdm(unit=" rows", dynamic_ncols=True, mininterval=0.2, disable=not sys.stderr.isatty())
+        )
 
         def on_result(result: RowResult) -> None:
-            write_result(result)
-            progress.advance()
+            if results is not None:
+                results.writerow(astuple(result))
+            bar.update(1)
+            # For a file, an ETA now and then: its rows from the share of its bytes read so far.
+            if size and not bar.disable and bar.n % 500 == 0:
+                with contextlib.suppress(OSError, ValueError):
+                    read = stream.tell()
+                    if read:
+                        bar.total = max(bar.n, round(bar.n * size / read))
 
+        rows = itertools.chain(() if first is None else (first,), reader)
         try:
-            return _run_on_fast_loop(
-                _import(
-                    rows,
-                    commands,
-                    settings,
-                    args,
-                    on_result,
-                    name=name,
-                    stream=size is None,
-                )
+            # One pooled connection per row in flight: more would sit idle, fewer would queue.
+            application = bootstrap(settings.model_copy(update={"db_pool_size": args.concurrency}))
+            runner = ImportRun(
+                application.bus.execute,
+                to_command,
+                on_result,
+                concurrency=args.concurrency,
+                retry=RetryPolicy(args.deadline),
             )
+            # uvloop (uvicorn[standard] brings it, and the service runs on it) spends less CPU
+            # per database round trip than asyncio's own loop.
+            try:
+                import uvloop
+            except ImportError:  # pragma: no cover - e.g. on Windows
+                factory = None
+            else:
+                factory = uvloop.new_event_loop
+            with asyncio.Runner(loop_factory=factory) as loop:
+                url = settings.database_url
+                return loop.run(_import(application, runner, rows, url, name, size is None))
         except (LeadFileError, OSError) as error:
             return _fail(f"{name}: {_reading_problem(error)}")
     raise AssertionError("unreachable")
-
-
-def _run_on_fast_loop(coroutine: Coroutine[Any, Any, int]) -> int:
-    """Runs on uvloop when it is installed (uvicorn[standard] brings it, and the service runs
-    on it): it spends less CPU per database round trip than asyncio's own loop."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - e.g. on Windows
-        factory = None
-    else:
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coroutine)
 
 
 def _fail(message: str) -> int:
@@ -248,178 +225,309 @@ def _open_input(file: str) -> contextlib.AbstractContextManager[BinaryIO]:
     return open(file, "rb")
 
 
-def _first_read(rows: Iterator[Row | BadRow]) -> Iterator[Row | BadRow]:
-    first = next(rows, None)
-    return iter(()) if first is None else itertools.chain((first,), rows)
-
-
-def _results_writer(stack: contextlib.ExitStack, path: str | None) -> Callable[[RowResult], None]:
-    """Writes each row's result to `path` (a CSV file with a header), as rows finish."""
-    if path is None:
-        return lambda result: None
-    out = stack.enter_context(open(path, "w", newline="", encoding="utf-8"))  # noqa: SIM115
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(RESULT_COLUMNS)
-    return lambda result: writer.writerow(result.cells())
-
-
 async def _import(
-    rows: Iterator[Row | BadRow],
-    commands: RowCommands,
-    settings: Settings,
-    args: argparse.Namespace,
-    on_result: Callable[[RowResult], None],
-    *,
-    name: str,
-    stream: bool,
+    application: Application, runner: ImportRun, rows: Rows, url: str, name: str, stream: bool
 ) -> int:
-    concurrency: int = args.concurrency
-    # One pooled connection per row in flight: more would sit idle, fewer would queue.
-    application = bootstrap(settings.model_copy(update={"db_pool_size": concurrency}))
     unread: BaseException | None = None
     try:
-        problem = await database_problem(application, settings.database_url)
-        if problem is not None:
-            return _fail(problem)
-        started = time.perf_counter()
-        runner = ImportRun(
-            application.bus.execute,
-            commands,
-            on_result,
-            concurrency=concurrency,
-            retry=RetryPolicy(args.deadline),
-        )
         try:
-            with _first_interrupt_stops(runner.stop):
-                await runner.run(rows, stream=stream)
+            readiness = await application.query(CheckReadiness())
+        except Exception as error:
+            return _fail(_unavailable_because(error, url))
+        if not readiness.ready:
+            return _fail(
+                DatabaseProblem(SCHEMA_NOT_MIGRATED).line(url)
+                if readiness.schema_revision is None
+                else f"the database schema is at revision {readiness.schema_revision}, not the "
+                f"latest ({readiness.expected_revision}): run `leads db upgrade`"
+            )
+        started = time.perf_counter()
+        run = asyncio.ensure_future(runner.run(rows, stream=stream))
+        try:
+            try:
+                await asyncio.shield(run)
+            except asyncio.CancelledError:
+                # Ctrl-C: asyncio.Runner (on the main thread, when SIGINT has Python's default
+                # handler) cancels the main task on the first and raises KeyboardInterrupt on
+                # the second. No row is taken after the first; the rows in flight finish.
+                cast(asyncio.Task[int], asyncio.current_task()).uncancel()
+                runner.stop()
+                await run
         except DatabaseGone as gone:
-            return _fail(stopped_line(gone, settings.database_url))
+            return _fail(
+                f"stopped after {gone.waited_s:.0f} s without a usable database "
+                f"({_unavailable_because(gone.error, url)}); " + _done(gone.done_through)
+            )
         except (LeadFileError, OSError) as error:
             unread = error
         elapsed = time.perf_counter() - started
     finally:
         await application.close()
-    # The rows done are counted even when the run ends before the file does.
-    print(summary_line(runner.tally, elapsed))
-    done = f"{done_clause(runner.done_through())}; re-running the import is safe"
+    # The rows done are counted even when the run ends before the file does. This is the
+    # last line on stdout, and bench/import_summary.py parses it.
+    tally = runner.tally
+    rate = tally.rows / elapsed if elapsed > 0 else 0.0
+    print(
+        f"imported {tally.rows} rows: {tally.created} created, {tally.replayed} replayed, "
+        f"{tally.rejected} rejected in {elapsed:.2f} s ({rate:.1f} rows/s)"
+    )
+    done = _done(runner.done_through())
     if unread is not None:
         return _fail(f"{name}: {_reading_problem(unread)}; {done}")
     if runner.stopped:
         print(f"leads: interrupted; {done}", file=sys.stderr)
-        return INTERRUPTED
-    return 1 if runner.tally.rejected else 0
+        return 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+    return 1 if tally.rejected else 0
 
 
-@contextlib.contextmanager
-def _first_interrupt_stops(stop: Callable[[], None]) -> Iterator[None]:
-    """While the rows run, the first Ctrl-C (SIGINT) calls `stop` on the event loop: no row is
-    taken after it, the rows in flight finish, and the summary counts them. A second Ctrl-C
-    raises KeyboardInterrupt at once, as Python does by default."""
-    previous = signal.getsignal(signal.SIGINT)
-    # Signals reach the main thread only; SIG_IGN (a background job) and a handler not set
-    # from Python (None, which cannot be put back) are left as they are.
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or previous is None
-        or previous == signal.SIG_IGN
-    ):
-        yield
-        return
-    loop = asyncio.get_running_loop()
-
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        loop.call_soon_threadsafe(stop)
-
-    signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _done(done_through: int) -> str:
+    done = f"every row up to line {done_through} is done" if done_through else "no row is done"
+    return f"{done}; re-running the import is safe"
 
 
-async def database_problem(application: Application, url: str) -> str | None:
-    """Why the database cannot take leads now (one line), or None when it can."""
-    try:
-        readiness = await application.query(CheckReadiness())
-    except Exception as error:
-        return unavailable_because(error, url)
-    if readiness.ready:
-        return None
-    if readiness.schema_revision is None:
-        return DatabaseProblem(SCHEMA_NOT_MIGRATED).line(url)
-    return (
-        f"the database schema is at revision {readiness.schema_revision}, not the latest "
-        f"({readiness.expected_revision}): run `leads db upgrade`"
-    )
-
-
-def unavailable_because(error: BaseException, url: str) -> str:
-    diagnosed = diagnosed_line(error, url)
-    if diagnosed is not None:
-        return diagnosed
+def _unavailable_because(error: BaseException, url: str) -> str:
     cause = error.__cause__ if isinstance(error, ServiceUnavailable) else error
     detail = str(cause or error).strip().splitlines()
-    return f"the database is unavailable: {detail[0] if detail else type(cause).__name__}"
-
-
-def done_clause(done_through: int) -> str:
-    return f"every row up to line {done_through} is done" if done_through else "no row is done"
-
-
-def stopped_line(gone: DatabaseGone, url: str) -> str:
-    return (
-        f"stopped after {gone.waited_s:.0f} s without a usable database "
-        f"({unavailable_because(gone.error, url)}); {done_clause(gone.done_through)}; "
-        "re-running the import is safe"
+    return diagnosed_line(error, url) or (
+        f"the database is unavailable: {detail[0] if detail else type(cause).__name__}"
     )
 
 
-def summary_line(tally: Tally, elapsed_s: float) -> str:
-    """The last line on stdout (bench/import_summary.py parses it)."""
-    rate = tally.rows / elapsed_s if elapsed_s > 0 else 0.0
-    return (
-        f"imported {tally.rows} rows: {tally.created} created, {tally.replayed} replayed, "
-        f"{tally.rejected} rejected in {elapsed_s:.2f} s ({rate:.1f} rows/s)"
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """One line of the results file."""
+
+    line: int
+    outcome: str  # created | replayed | rejected, as the `Tally` counters are named
+    lead_id: str = ""
+    source_id: str = ""
+    idempotency_key: str = ""
+    error_code: str = ""
+    error_message: str = ""
+
+
+RESULT_COLUMNS = tuple(column.name for column in fields(RowResult))
+
+
+def rejected(line: int, error: LeadError) -> RowResult:
+    """The row's error: its message and details, on one line (details never hold a source key)."""
+    details = ", ".join(
+        f"{name}={value if isinstance(value, str) else json.dumps(value, separators=(',', ':'))}"
+        for name, value in error.details.items()
     )
+    message = f"{error.message} ({details})" if details else error.message
+    if isinstance(error, UnmappedSource):
+        # An imported row has no Host or path to map: it names a source or it has none.
+        message = NO_SOURCE_MESSAGE
+    return RowResult(line, "rejected", error_code=error.code, error_message=message)
 
 
-class _Progress:
-    """A progress bar on stderr when it is a terminal: rows, rate and, for a file, an ETA
-    from the share of its bytes read so far."""
+@dataclass
+class Tally:
+    rows: int = 0
+    created: int = 0
+    replayed: int = 0
+    rejected: int = 0
 
-    _ESTIMATE_EVERY = 500
-
-    def __init__(self, stream: IO[bytes], size: int | None) -> None:
-        self._stream = stream
-        self._size = size
-        self._done = 0
-        self._bar: Any = None
-        if sys.stderr.isatty():
-            self._bar = tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def advance(self) -> None:
-        if self._bar is None:
-            return
-        self._done += 1
-        self._bar.update(1)
-        if self._size and self._done % self._ESTIMATE_EVERY == 0:
-            with contextlib.suppress(OSError, ValueError):
-                read = self._stream.tell()
-                if read:
-                    self._bar.total = max(self._done, round(self._done * self._size / read))
+    def add(self, result: RowResult) -> None:
+        self.rows += 1
+        setattr(self, result.outcome, getattr(self, result.outcome) + 1)
 
 
-def _regular_file_size(stream: IO[bytes]) -> int | None:
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for rows the database cannot take now, and how long an outage may last."""
+
+    deadline_s: float
+    first_delay_s: float = 0.05
+    max_delay_s: float = 2.0
+
+
+@dataclass(eq=False)  # an exception compares and hashes by identity
+class DatabaseGone(Exception):
+    """The database stayed unavailable past the deadline; rows up to `done_through` are done."""
+
+    done_through: int
+    waited_s: float
+    error: BaseException
+
+
+@dataclass(eq=False)
+class ImportRun:
+    """One run over the rows; `on_result` gets each row's result as it completes."""
+
+    execute: Callable[[IngestLead], Awaitable[LeadIngested]]
+    to_command: ToCommand
+    on_result: Callable[[RowResult], None]
+    _: KW_ONLY
+    concurrency: int
+    retry: RetryPolicy
+    clock: Callable[[], float] = time.monotonic
+    tally: Tally = field(default_factory=Tally, init=False)
+    # Lines handed to a worker and not finished, in line order (dicts keep insertion order).
+    _pending: dict[int, None] = field(default_factory=dict, init=False)
+    _last_dispatched: int = field(default=0, init=False)
+    _outage_since: float | None = field(default=None, init=False)
+    _gave_up: tuple[float, BaseException] | None = field(default=None, init=False)
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _read_error: BaseException | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._queue: asyncio.Queue[Row | BadRow | None] = asyncio.Queue(self.concurrency)
+
+    async def run(self, rows: Rows, *, stream: bool = False) -> Tally:
+        """Runs every row; raises DatabaseGone, or what reading the file raised. A `stream` (not
+        a regular file) is read on a thread of its own: it may block as long as it likes."""
+        feeder = asyncio.create_task(self._feed(_read_on_thread(rows) if stream else _read(rows)))
+        try:
+            await asyncio.gather(*(self._work() for _ in range(self.concurrency)))
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+        if self._gave_up is not None:
+            raise DatabaseGone(self.done_through(), *self._gave_up)
+        if self._read_error is not None:
+            raise self._read_error
+        return self.tally
+
+    def done_through(self) -> int:
+        """The last line up to which every row is finished."""
+        return next(iter(self._pending)) - 1 if self._pending else self._last_dispatched
+
+    def stop(self) -> None:
+        """No row is taken from now on; a row in flight finishes, unless it waits for the
+        database to come back (then it is not done)."""
+        self._stopped.set()
+        self._wake_idle_workers()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    @property
+    def _stopping(self) -> bool:
+        return self._gave_up is not None or self.stopped
+
+    def _wake_idle_workers(self) -> None:
+        # A worker waiting for a row that a stream may never send stops on any item; the
+        # queue is empty whenever one waits, so these reach every waiting worker.
+        with contextlib.suppress(asyncio.QueueFull):
+            for _ in range(self.concurrency):
+                self._queue.put_nowait(None)
+
+    async def _feed(self, rows: AsyncGenerator[Row | BadRow, None]) -> None:
+        async with contextlib.aclosing(rows):
+            try:
+                async for row in rows:
+                    if self._stopping:
+                        break
+                    self._pending[row.line] = None
+                    self._last_dispatched = row.line
+                    await self._queue.put(row)
+            except Exception as error:  # the file could not be read further
+                self._read_error = error
+        for _ in range(self.concurrency):
+            await self._queue.put(None)
+
+    async def _work(self) -> None:
+        while (row := await self._queue.get()) is not None and not self._stopping:
+            if (result := await self._result(row)) is None:
+                return  # the run stops with this row not done
+            del self._pending[row.line]
+            self.tally.add(result)
+            self.on_result(result)
+
+    async def _result(self, row: Row | BadRow) -> RowResult | None:
+        if isinstance(row, BadRow):
+            return rejected(row.line, row.error)
+        try:
+            ingested = await self._execute_retrying(self.to_command(row.fields))
+        except LeadError as error:
+            return rejected(row.line, error)
+        except Exception as error:
+            logging.getLogger("leads.import").exception("line %d: unexpected error", row.line)
+            message = f"Unexpected error ({type(error).__name__}); see the log."
+            return RowResult(
+                row.line, "rejected", error_code="internal_error", error_message=message
+            )
+        if ingested is None:
+            return None
+        lead = ingested.lead
+        outcome = "replayed" if ingested.replayed else "created"
+        return RowResult(
+            row.line, outcome, str(lead.lead_id), str(lead.source_id), lead.idempotency_key
+        )
+
+    async def _execute_retrying(self, command: IngestLead) -> LeadIngested | None:
+        """The command's outcome; None when the run stops while the database is away."""
+        delay = self.retry.first_delay_s
+        while True:
+            try:
+                ingested = await self.execute(command)
+                self._outage_since = None
+                return ingested
+            except Exception as error:
+                if as_unavailable(error) is None:  # the row is wrong, not the database away
+                    raise
+                now = self.clock()
+                if self._outage_since is None:
+                    self._outage_since = now
+                waited = now - self._outage_since
+                remaining = self.retry.deadline_s - waited
+                if self._stopping:
+                    return None
+                if remaining <= 0:
+                    self._gave_up = (waited, error)
+                    self._wake_idle_workers()
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), min(delay, remaining))
+                if self.stopped:
+                    return None
+                delay = min(delay * 2, self.retry.max_delay_s)
+
+
+async def _read(rows: Rows) -> AsyncGenerator[Row | BadRow, None]:
+    for row in rows:
+        yield row
+
+
+async def _read_on_thread(rows: Rows) -> AsyncGenerator[Row | BadRow, None]:
+    """`rows` read on a thread of their own, each handed over as soon as it is read; the
+    thread waits while ROWS_AHEAD are not taken (it must not spend the GIL reading ahead)."""
+    loop = asyncio.get_running_loop()
+    handed: asyncio.Queue[Row | BadRow | Exception | None] = asyncio.Queue()
+    room = threading.BoundedSemaphore(ROWS_AHEAD)
+    stop = threading.Event()
+
+    def hand_over(item: Row | BadRow | Exception | None) -> bool:
+        while not room.acquire(timeout=0.2):
+            if stop.is_set():
+                return False
+        try:
+            loop.call_soon_threadsafe(handed.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the run is over
+            return False
+        return True
+
+    def read() -> None:  # every row, then None (the end) or the error that ended reading
+        try:
+            for row in rows:
+                if not hand_over(row):
+                    return
+        except Exception as error:
+            hand_over(error)
+        else:
+            hand_over(None)
+
+    # A daemon: a read blocked on standard input must not keep the process alive.
+    threading.Thread(target=read, name="leads-import-reader", daemon=True).start()
     try:
-        status = os.fstat(stream.fileno())
-    except (OSError, ValueError):
-        return None
-    return status.st_size if stat.S_ISREG(status.st_mode) else None
+        while (row := await handed.get()) is not None:
+            room.release()
+            if isinstance(row, Exception):
+                raise row
+            yield row
+    finally:
+        stop.set()

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 import pytest
 
 from cli.import_files import BadRow, Row
-from cli.import_run import (
+from cli.import_leads import (
     NO_SOURCE_MESSAGE,
     ROWS_AHEAD,
     DatabaseGone,
