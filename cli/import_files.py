@@ -57,8 +57,9 @@ def format_of(name: str, given: str | None) -> str:
         return given
     if name == "-":
         raise LeadFileError("give the format of standard input: --format csv or --format jsonl")
-    dot = name.rfind(".")
-    suffix = name[dot:].lower() if dot > name.rfind("/") else ""
+    base = os.path.basename(name)  # a dot in a folder name is no extension (`\\` on Windows)
+    dot = base.rfind(".")
+    suffix = base[dot:].lower() if dot >= 0 else ""
     if suffix not in _SUFFIXES:
         raise LeadFileError(
             f"cannot tell the format from the extension {suffix or '(none)'}: "

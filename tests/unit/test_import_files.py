@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import ntpath
 import os
 from pathlib import Path
 
@@ -285,6 +286,13 @@ def test_unknown_format_is_a_file_error(name: str, message: str) -> None:
     with pytest.raises(LeadFileError) as raised:
         format_of(name, None)
     assert str(raised.value) == message
+
+
+def test_a_windows_folder_with_a_dot_gives_no_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "path", ntpath)  # as on Windows, where `\\` separates folders
+    assert format_of("C:\\exports.v2\\leads.csv", None) == "csv"
+    with pytest.raises(LeadFileError, match=r"extension \(none\)"):
+        format_of("C:\\exports.csv\\leads", None)
 
 
 def big_file(path: Path, file_format: str, rows: int = 20_000) -> Path:
