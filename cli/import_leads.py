@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import KW_ONLY, astuple, dataclass, field, fields
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             stream = stack.enter_context(_open_input(args.file))
             reader = read_rows(stream, file_format, settings.max_body_bytes)
-            stack.callback(reader.close)  # before the stream closes: a reader may hold it
+            stack.callback(_close, reader)  # before the stream closes: a reader may hold it
             # The first row now: a file without a usable header fails before the database.
             first = next(reader, None)
         except (LeadFileError, OSError) as error:
@@ -221,8 +221,17 @@ def _reading_problem(error: BaseException) -> str:
 
 def _open_input(file: str) -> contextlib.AbstractContextManager[BinaryIO]:
     if file == STDIN:
-        return contextlib.nullcontext(sys.stdin.buffer)  # not ours to close
+        # A reader of its own on the descriptor, never closed: a read still blocked on it at
+        # exit (Ctrl-C while standard input is open) holds its lock, not that of sys.stdin,
+        # which the interpreter takes on its way out.
+        return contextlib.nullcontext(open(sys.stdin.fileno(), "rb", closefd=False))
     return open(file, "rb")
+
+
+def _close(reader: Generator[Row | BadRow, None, None]) -> None:
+    # Still running on the reading thread when a read there is blocked on standard input.
+    with contextlib.suppress(ValueError):
+        reader.close()
 
 
 async def _import(

@@ -94,3 +94,40 @@ async def test_ctrl_c_lets_rows_in_flight_finish_and_prints_what_was_done(
             )
         )
     assert {line.split(",")[2] for line in lines} == stored
+
+
+async def test_ctrl_c_while_standard_input_is_still_open_exits_130(
+    database_url: str, catalog: Catalog, engine: AsyncEngine
+) -> None:
+    """The reading thread is then blocked on standard input: the run still ends with its
+    summary and exit 130, no traceback and no crash of the interpreter on its way out."""
+    import signal
+
+    source = await catalog.source()
+    nonce = uuid.uuid4().hex[:8]
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "cli", "import", "-", "--format", "csv"),
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout and process.stderr
+    try:
+        rows = "".join(f"{source.source_id},{nonce}-{i}@example.com\n" for i in range(5))
+        process.stdin.write(f"source_id,email\n{rows}".encode())
+        await process.stdin.drain()
+        await wait_for_stored(engine, source.source_id, 5)
+        process.send_signal(signal.SIGINT)  # standard input stays open
+        await asyncio.wait_for(process.wait(), 60)
+        out, err = (await process.stdout.read()).decode(), (await process.stderr.read()).decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 130, err
+    assert counts(out) == (5, 5, 0, 0)
+    assert err == (
+        "leads: interrupted; every row up to line 6 is done; re-running the import is safe\n"
+    )
