@@ -12,12 +12,11 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 
-from cli.catalog import execute
+from cli.shared import execute
 from commands.erase_contact import EraseContact
 from domain.erasure import ErasureError
 
 _AGE = re.compile(r"(\d+)([dh])")
-_UNITS = {"d": "days", "h": "hours"}
 
 
 def register(erase: argparse.ArgumentParser) -> None:
@@ -67,11 +66,7 @@ def _age(text: str) -> timedelta:
     found = _AGE.fullmatch(text.strip())
     if found is None or int(found.group(1)) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not an age such as 90d or 12h")
-    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
-
-
-def _leads(count: int) -> str:
-    return f"{count} lead" if count == 1 else f"{count} leads"
+    return timedelta(**{{"d": "days", "h": "hours"}[found.group(2)]: int(found.group(1))})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    leads = f"{result.leads} lead" + ("" if result.leads == 1 else "s")
     if result.dry_run:
-        print(f"would erase {_leads(result.leads)}")
+        print(f"would erase {leads}")
     else:
-        print(f"erased {_leads(result.leads)} (lead_erasures row {result.erasure_id})")
+        print(f"erased {leads} (lead_erasures row {result.erasure_id})")
     return 0 if result.leads else 1

@@ -45,25 +45,23 @@ def example_catalog_path() -> Path | None:
 
 
 async def prepare(resolved: ResolvedDatabase) -> str:
-    """The database URL to serve from, migrated to the latest schema."""
-    if resolved.description == "DATABASE_URL":
-        url = resolved.server_url
-    else:
+    """The database URL to serve from, migrated, with a catalog."""
+    url = resolved.server_url
+    if resolved.description != "DATABASE_URL":
         # Created from the server's maintenance database, `postgres`, when missing.
-        maintenance = with_database(resolved.server_url, "postgres")
-        url = await ensure_database(maintenance, LOCAL_DATABASE_NAME)
+        url = await ensure_database(with_database(url, "postgres"), LOCAL_DATABASE_NAME)
     await migrate.upgrade(url)
     await load_example_catalog(url)
     return url
 
 
-async def load_example_catalog(url: str, path: Path | None = None) -> bool:
+async def load_example_catalog(url: str) -> bool:
     """Apply the example catalog when the catalog has no market yet; True when it did."""
     application = bootstrap(Settings(database_url=url))
     try:
         if (await application.query(ExportCatalog()))["markets"]:
             return False
-        path = path or example_catalog_path()
+        path = example_catalog_path()
         if path is None:
             print("leads: the catalog is empty; load one with `leads catalog apply FILE`")
             return False

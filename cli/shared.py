@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from typing import Any
+from typing import TypeVar
+
+from commands.base import Command
+from infrastructure.container import bootstrap
 
 # `leads import` words its database failures with this.
 from infrastructure.database_problems import diagnosed_line as diagnosed_line
+from infrastructure.settings import Settings
+
+R = TypeVar("R")
 
 
-def run_async(coroutine: Coroutine[Any, Any, object]) -> int:
-    """Run a verb's coroutine; an int it returns is the exit status, anything else is 0."""
-    result = asyncio.run(coroutine)
-    return int(result) if isinstance(result, int) else 0
+async def execute(command: Command[R]) -> R:
+    """Run one command on a freshly built application, then release it."""
+    application = bootstrap(Settings.from_env())
+    try:
+        return await application.bus.execute(command)
+    finally:
+        await application.close()
