@@ -8,11 +8,11 @@ The schema comes from the migrations (Alembic's offline mode) and the catalog fr
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -43,17 +43,24 @@ def schema_sql() -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-class _Recorder:
-    """Stands in for a connection: writes each statement down with its values inlined."""
+class _Script:
+    """A connection and a catalog unit of work in one, for `ApplyCatalogHandler`: writes each
+    statement down with its values inlined, on a catalog that starts empty."""
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+        self.committed = False
+        # The repository only calls `execute`.
+        self.catalog: CatalogRepository = _EmptyCatalog(cast(AsyncConnection, self))
 
     async def execute(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> None:
         values = {name: _literal(value) for name, value in (params or {}).items()}
         bound = statement.bindparams(**values) if values else statement
         sql = bound.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
         self.statements.append(f"{sql};")
+
+    async def commit(self) -> None:
+        self.committed = True
 
 
 def _literal(value: object) -> object:
@@ -70,36 +77,13 @@ class _EmptyCatalog(SqlCatalogRepository):
         return CatalogSnapshot()
 
 
-class _ScriptUnitOfWork:
-    def __init__(self, recorder: _Recorder) -> None:
-        # The repository only calls `execute`, which the recorder provides.
-        self.catalog: CatalogRepository = _EmptyCatalog(cast(AsyncConnection, recorder))
-        self.committed = False
-
-    async def commit(self) -> None:
-        self.committed = True
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
 async def catalog_sql(document: Mapping[str, object]) -> str:
     """The statements `leads catalog apply` runs for `document` on an empty catalog."""
-    recorder = _Recorder()
-    unit_of_work = _ScriptUnitOfWork(recorder)
-    handler = ApplyCatalogHandler(lambda: unit_of_work)
-    await handler(ApplyCatalog(document))
-    if not unit_of_work.committed:
+    script = _Script()
+    await ApplyCatalogHandler(lambda: contextlib.nullcontext(script))(ApplyCatalog(document))
+    if not script.committed:
         return ""
-    return "BEGIN;\n\n" + "\n\n".join(recorder.statements) + "\n\nCOMMIT;\n"
+    return "BEGIN;\n\n" + "\n\n".join(script.statements) + "\n\nCOMMIT;\n"
 
 
 async def init_sql(document: Mapping[str, object], catalog_name: str) -> str:
