@@ -1,9 +1,6 @@
-"""`leads serve`: find or start a database, migrate it, load the example catalog, serve.
-
-Database (SPEC §10): DATABASE_URL (environment, else `.env`); else the default URL — the
-compose `postgres` service — when a server answers on 127.0.0.1:5432 (database `leads`
-created if missing); else an embedded PostgreSQL 15 kept in `./.data/`.
-"""
+"""`leads serve`: find or start a database (`resolve_server`; on a server found rather than
+named by DATABASE_URL, database `leads` created if missing), migrate it, load the example
+catalog, serve."""
 
 from __future__ import annotations
 
