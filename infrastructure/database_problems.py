@@ -1,11 +1,7 @@
-"""What a database failure is, in an operator's words: the one place that tells a
-misconfiguration (wrong password, missing database, unmigrated schema, nothing listening) from
-a passing failure (a 503 to retry) and from a bug, for the API, `leads` and its import.
-
-A misconfiguration is a `DatabaseProblem`: a stable `reason` code and one line naming the
-cause, the URL tried (password hidden) and the fix. The API answers it with 503; the command
-line prints the line and exits 2.
-"""
+"""What a database failure is, in an operator's words, for the API, `leads` and its import:
+a misconfiguration (a `DatabaseProblem`: a stable `reason` code and one line naming the cause,
+the URL tried, password hidden, and the fix; a 503 from the API, exit 2 from `leads`), a passing
+failure (a 503 to retry) or a bug."""
 
 from __future__ import annotations
 

@@ -169,8 +169,7 @@ class LocalPostgres:
 
 @dataclass(frozen=True)
 class ResolvedDatabase:
-    """Where a server was found: `server_url` is libpq form; `embedded` is set when we started
-    it."""
+    """Where a server was found (a libpq URL); `embedded` is set when we started it."""
 
     server_url: str
     description: str
