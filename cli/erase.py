@@ -17,6 +17,7 @@ from commands.erase_contact import EraseContact
 from domain.erasure import ErasureError
 
 _AGE = re.compile(r"(\d+)([dh])")
+_DEFAULTS = EraseContact()
 
 
 def register(erase: argparse.ArgumentParser) -> None:
@@ -38,8 +39,9 @@ def register(erase: argparse.ArgumentParser) -> None:
     )
     erase.add_argument(
         "--region",
-        default="US",
-        help="the region a --phone number without its country code is read in (default US)",
+        default=_DEFAULTS.region,
+        help="the region a --phone number without its country code is read in "
+        "(default %(default)s)",
     )
     erase.add_argument("--source", metavar="CODE", help="only the leads of this source")
     erase.add_argument(
@@ -48,16 +50,17 @@ def register(erase: argparse.ArgumentParser) -> None:
     erase.add_argument(
         "--batch-size",
         type=int,
-        default=1000,
+        default=_DEFAULTS.batch_size,
         metavar="N",
-        help="leads per transaction (default 1000)",
+        help="leads per transaction (default %(default)s)",
     )
     erase.add_argument(
         "--pause",
         type=float,
-        default=0.5,
+        default=_DEFAULTS.pause_s,
         metavar="SECONDS",
-        help="wait between batches, leaving the service its share of the machine (default 0.5)",
+        help="wait between batches, leaving the service its share of the machine "
+        "(default %(default)s)",
     )
     erase.set_defaults(run=run)
 
