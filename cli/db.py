@@ -74,17 +74,10 @@ def _current(_: argparse.Namespace) -> int:
 
 
 def _setup(_: argparse.Namespace) -> int:
-    from cli.serve import load_example_catalog
+    from cli.serve import set_up
 
-    url = Settings.from_env().database_url
-
-    async def set_up() -> bool:
-        await migrate.upgrade(url)
-        return await load_example_catalog(url)
-
-    catalog = (
-        "example catalog loaded" if asyncio.run(set_up()) else "catalog left as it was (not empty)"
-    )
+    loaded = asyncio.run(set_up(Settings.from_env().database_url))
+    catalog = "example catalog loaded" if loaded else "catalog left as it was (not empty)"
     print(f"database ready: schema at {head_revision()} (the latest), {catalog}")
     return 0
 

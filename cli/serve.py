@@ -47,9 +47,15 @@ async def prepare(resolved: ResolvedDatabase) -> str:
     if resolved.description != "DATABASE_URL":
         # Created from the server's maintenance database, `postgres`, when missing.
         url = await ensure_database(with_database(url, "postgres"), LOCAL_DATABASE_NAME)
-    await migrate.upgrade(url)
-    await load_example_catalog(url)
+    await set_up(url)
     return url
+
+
+async def set_up(url: str) -> bool:
+    """Migrate to the latest schema, then load the example catalog if the catalog is empty;
+    True when it did (`leads db setup`)."""
+    await migrate.upgrade(url)
+    return await load_example_catalog(url)
 
 
 async def load_example_catalog(url: str) -> bool:
