@@ -101,13 +101,6 @@ def system_bin_dir() -> Path | None:
     return Path(pg_ctl).parent if pg_ctl else None
 
 
-def _as_non_root(argv: list[str]) -> list[str]:
-    # Windows runs PostgreSQL's tools with a restricted token by itself.
-    if sys.platform == "win32" or os.geteuid() != 0:
-        return argv
-    return ["unshare", "--user", "--map-user=1", "--map-group=1", "--", *argv]
-
-
 @dataclass
 class LocalPostgres:
     """One cluster: `data_dir` holds its files, it listens on 127.0.0.1:`port` only."""
@@ -121,7 +114,10 @@ class LocalPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = _as_non_root([str(self.bin_dir / (tool + _EXE)), *args])
+        argv = [str(self.bin_dir / (tool + _EXE)), *args]
+        # Windows runs PostgreSQL's tools with a restricted token by itself.
+        if sys.platform != "win32" and os.geteuid() == 0:
+            argv = ["unshare", "--user", "--map-user=1", "--map-group=1", "--", *argv]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
             raise LocalPostgresError(
