@@ -10,7 +10,6 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cli.shared import run_async
 from domain.catalog import CatalogError
 from infrastructure import migrate
 from infrastructure.init_sql import INIT_SQL_PATH, init_sql
@@ -48,53 +47,43 @@ def register(db: argparse.ArgumentParser) -> None:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    url = Settings.from_env().database_url
-    run_async(migrate.upgrade(url, args.revision))
+    asyncio.run(migrate.upgrade(Settings.from_env().database_url, args.revision))
     print(f"database schema at {args.revision} ({head_revision()} is the latest)")
     return 0
 
 
 def _downgrade(args: argparse.Namespace) -> int:
-    run_async(migrate.downgrade(Settings.from_env().database_url, args.revision))
+    asyncio.run(migrate.downgrade(Settings.from_env().database_url, args.revision))
     print(f"database schema downgraded to {args.revision}")
     return 0
 
 
-async def _read_current() -> int:
-    engine = create_async_engine(Settings.from_env().async_database_url)
-    try:
-        async with engine.connect() as connection:
-            revision = await current_revision(connection)
-    finally:
-        await engine.dispose()
+def _current(_: argparse.Namespace) -> int:
+    async def read() -> str | None:
+        engine = create_async_engine(Settings.from_env().async_database_url)
+        try:
+            async with engine.connect() as connection:
+                return await current_revision(connection)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(read())
     head = head_revision()
     print(f"current: {revision or 'none (not migrated)'}; latest: {head}")
     return 0 if revision == head else 1
 
 
-def _current(args: argparse.Namespace) -> int:
-    _ = args
-    return run_async(_read_current())
+def _setup(_: argparse.Namespace) -> int:
+    from cli.serve import set_up
 
-
-async def _set_up(url: str) -> bool:
-    from cli.serve import load_example_catalog
-
-    await migrate.upgrade(url)
-    return await load_example_catalog(url)
-
-
-def _setup(args: argparse.Namespace) -> int:
-    _ = args
-    url = Settings.from_env().database_url
-    loaded = asyncio.run(_set_up(url))
+    loaded = asyncio.run(set_up(Settings.from_env().database_url))
     catalog = "example catalog loaded" if loaded else "catalog left as it was (not empty)"
     print(f"database ready: schema at {head_revision()} (the latest), {catalog}")
     return 0
 
 
 def _init_sql(args: argparse.Namespace) -> int:
-    from cli.catalog import CatalogFileError, load_catalog_file
+    from cli.catalog_file import CatalogFileError, load_catalog_file
     from cli.serve import example_catalog_path
 
     path = args.catalog or example_catalog_path()

@@ -12,12 +12,12 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 
-from cli.catalog import execute
+from cli.shared import execute
 from commands.erase_contact import EraseContact
 from domain.erasure import ErasureError
 
 _AGE = re.compile(r"(\d+)([dh])")
-_UNITS = {"d": "days", "h": "hours"}
+_DEFAULTS = EraseContact()
 
 
 def register(erase: argparse.ArgumentParser) -> None:
@@ -39,8 +39,9 @@ def register(erase: argparse.ArgumentParser) -> None:
     )
     erase.add_argument(
         "--region",
-        default="US",
-        help="the region a --phone number without its country code is read in (default US)",
+        default=_DEFAULTS.region,
+        help="the region a --phone number without its country code is read in "
+        "(default %(default)s)",
     )
     erase.add_argument("--source", metavar="CODE", help="only the leads of this source")
     erase.add_argument(
@@ -49,16 +50,17 @@ def register(erase: argparse.ArgumentParser) -> None:
     erase.add_argument(
         "--batch-size",
         type=int,
-        default=1000,
+        default=_DEFAULTS.batch_size,
         metavar="N",
-        help="leads per transaction (default 1000)",
+        help="leads per transaction (default %(default)s)",
     )
     erase.add_argument(
         "--pause",
         type=float,
-        default=0.5,
+        default=_DEFAULTS.pause_s,
         metavar="SECONDS",
-        help="wait between batches, leaving the service its share of the machine (default 0.5)",
+        help="wait between batches, leaving the service its share of the machine "
+        "(default %(default)s)",
     )
     erase.set_defaults(run=run)
 
@@ -67,11 +69,7 @@ def _age(text: str) -> timedelta:
     found = _AGE.fullmatch(text.strip())
     if found is None or int(found.group(1)) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not an age such as 90d or 12h")
-    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
-
-
-def _leads(count: int) -> str:
-    return f"{count} lead" if count == 1 else f"{count} leads"
+    return timedelta(**{{"d": "days", "h": "hours"}[found.group(2)]: int(found.group(1))})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    leads = f"{result.leads} lead" + ("" if result.leads == 1 else "s")
     if result.dry_run:
-        print(f"would erase {_leads(result.leads)}")
+        print(f"would erase {leads}")
     else:
-        print(f"erased {_leads(result.leads)} (lead_erasures row {result.erasure_id})")
+        print(f"erased {leads} (lead_erasures row {result.erasure_id})")
     return 0 if result.leads else 1

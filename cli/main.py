@@ -15,10 +15,7 @@ from collections.abc import Sequence
 # verb → (its module, one line of help); the module's `register(parser)` adds the verb's
 # arguments and sets `run(args)`, which returns the exit status.
 VERBS = {
-    "serve": (
-        "cli.serve",
-        "migrate, load the example catalog into an empty database, and serve",
-    ),
+    "serve": ("cli.serve", "migrate, load the example catalog into an empty database, and serve"),
     "db": ("cli.db", "database schema migrations and setup (uses DATABASE_URL)"),
     "catalog": (
         "cli.catalog",
@@ -28,10 +25,7 @@ VERBS = {
         "cli.import_leads",
         "create leads from a CSV or JSON Lines file (one IngestLead per row)",
     ),
-    "erase": (
-        "cli.erase",
-        "erase a person's data (by email or phone) or old leads' data (by age)",
-    ),
+    "erase": ("cli.erase", "erase a person's data (by email or phone) or old leads' data (by age)"),
 }
 
 
@@ -55,21 +49,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     # Only now: `--help` and usage errors need none of these.
-    from cli.shared import database_problem_line
+    from infrastructure.database_problems import database_problem_line
     from infrastructure.local_postgres import LocalPostgresError
-    from infrastructure.settings import Settings, SettingsError
+    from infrastructure.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 
     try:
         Settings.from_env()  # a bad setting stops every command with its line, before it acts
-        result: int = args.run(args)
-        return result
+        return int(args.run(args))
     except (SettingsError, LocalPostgresError) as error:
         print(f"leads: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as error:
-        line = database_problem_line(error)
+        try:
+            url = Settings.from_env().database_url
+        except SettingsError:
+            url = DEFAULT_DATABASE_URL
+        line = database_problem_line(error, url)
         if line is None:
             raise
         print(f"leads: {line}", file=sys.stderr)

@@ -1,9 +1,6 @@
-"""`leads serve`: find or start a database, migrate it, load the example catalog, serve.
-
-Database (SPEC §10): DATABASE_URL (environment, else `.env`); else the default URL — the
-compose `postgres` service — when a server answers on 127.0.0.1:5432 (database `leads`
-created if missing); else an embedded PostgreSQL 15 kept in `./.data/`.
-"""
+"""`leads serve`: find or start a database (`resolve_server`; on a server found rather than
+named by DATABASE_URL, database `leads` created if missing), migrate it, load the example
+catalog, serve."""
 
 from __future__ import annotations
 
@@ -45,25 +42,29 @@ def example_catalog_path() -> Path | None:
 
 
 async def prepare(resolved: ResolvedDatabase) -> str:
-    """The database URL to serve from, migrated to the latest schema."""
-    if resolved.description == "DATABASE_URL":
-        url = resolved.server_url
-    else:
+    """The database URL to serve from, migrated, with a catalog."""
+    url = resolved.server_url
+    if resolved.description != "DATABASE_URL":
         # Created from the server's maintenance database, `postgres`, when missing.
-        maintenance = with_database(resolved.server_url, "postgres")
-        url = await ensure_database(maintenance, LOCAL_DATABASE_NAME)
-    await migrate.upgrade(url)
-    await load_example_catalog(url)
+        url = await ensure_database(with_database(url, "postgres"), LOCAL_DATABASE_NAME)
+    await set_up(url)
     return url
 
 
-async def load_example_catalog(url: str, path: Path | None = None) -> bool:
+async def set_up(url: str) -> bool:
+    """Migrate to the latest schema, then load the example catalog if the catalog is empty;
+    True when it did (`leads db setup`)."""
+    await migrate.upgrade(url)
+    return await load_example_catalog(url)
+
+
+async def load_example_catalog(url: str) -> bool:
     """Apply the example catalog when the catalog has no market yet; True when it did."""
     application = bootstrap(Settings(database_url=url))
     try:
         if (await application.query(ExportCatalog()))["markets"]:
             return False
-        path = path or example_catalog_path()
+        path = example_catalog_path()
         if path is None:
             print("leads: the catalog is empty; load one with `leads catalog apply FILE`")
             return False

@@ -37,10 +37,10 @@ class EraseContactHandler:
                 criterion = replace(criterion, source_id=source_id)
             if command.dry_run:
                 return ContactErased(await store.count(criterion), True, None)
-            hashed = (
-                None if criterion.value is None else self._hasher(criterion.kind, criterion.value)
+            value = criterion.value
+            erasure_id = await store.start(
+                criterion, None if value is None else self._hasher(criterion.kind, value)
             )
-            erasure_id = await store.start(criterion, hashed)
             total = 0
             while True:
                 erased = await store.erase_batch(erasure_id, criterion, command.batch_size)

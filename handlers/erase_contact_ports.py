@@ -25,24 +25,18 @@ class Criterion:
 class ErasureStore(Protocol):
     async def source_id(self, code: str) -> int | None:
         """The id of the source of this code, active or not; None when there is none."""
-        ...
 
     async def count(self, criterion: Criterion) -> int:
         """How many leads match, not yet erased."""
-        ...
 
     async def start(self, criterion: Criterion, criterion_hash: str | None) -> int:
         """Record a new erasure run (its audit row, committed at once); its id."""
-        ...
 
     async def erase_batch(self, erasure_id: int, criterion: Criterion, limit: int) -> int:
         """Erase up to `limit` matching leads and count them in the audit row, in one
         transaction; how many it erased."""
-        ...
 
-    async def finish(self, erasure_id: int) -> None:
-        """Mark the run complete."""
-        ...
+    async def finish(self, erasure_id: int) -> None: ...
 
 
 # Opens an erasure store (a connection) for one command.

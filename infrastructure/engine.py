@@ -1,4 +1,4 @@
-"""The async engine and the translation of connectivity failures into `ServiceUnavailable`."""
+"""The async engine, and database failures raised as `ServiceUnavailable` where it is one."""
 
 from __future__ import annotations
 
@@ -7,27 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from domain.errors import ServiceUnavailable
-from infrastructure.database_problems import diagnose
+# The lead and catalog stores and `leads import` import these two from here.
+from infrastructure.database_problems import as_unavailable as as_unavailable
+from infrastructure.database_problems import is_unavailable as is_unavailable
 from infrastructure.settings import Settings
-
-# Failures that mean "the database cannot do this right now": the client may retry safely
-# because nothing was committed.
-_UNAVAILABLE_SQLSTATE_CLASSES = (
-    "08",  # connection exception
-    "40",  # transaction rollback: serialization failure, deadlock — the server says retry
-    "53",  # insufficient resources: disk full, out of memory, too many connections
-    "57",  # operator intervention: shutdown, cancel (statement timeout), cannot connect now
-)
-# A read-only server (standby, failover in progress, default_transaction_read_only) refuses
-# the write before it happens.
-_UNAVAILABLE_SQLSTATES = ("25006",)  # read_only_sql_transaction
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -79,7 +67,7 @@ def _replace_if_closed(dbapi_connection: Any, record: object, proxy: object) -> 
 
 
 def terminate(driver_connection: object) -> None:
-    """Close an asyncpg connection's socket now, without a round trip to the server."""
+    # The socket closed now, without a round trip to the server.
     abort = getattr(driver_connection, "terminate", None)
     if callable(abort):
         abort()
@@ -95,51 +83,12 @@ def _terminate_before_invalidating(context: ExceptionContext) -> None:
             terminate(context.connection.connection.driver_connection)
 
 
-def is_unavailable(error: BaseException) -> bool:
-    """True when `error` says the database is unreachable, overloaded or too slow."""
-    if isinstance(error, sa_exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        orig = error.orig
-        error = getattr(orig, "__cause__", None) or orig or error
-    # Server errors say so by their SQLSTATE; these are the client's. A protocol-state error
-    # (InternalClientError) on a connection used by one task at a time means the server's
-    # error or close arrived while it sat idle in the pool: it is dying.
-    client_errors = (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
-    if isinstance(error, (*client_errors, sa_exc.TimeoutError)):
-        return True
-    sqlstate = getattr(error, "sqlstate", None)
-    return isinstance(sqlstate, str) and (
-        sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
-    )
-
-
-def as_unavailable(error: BaseException) -> ServiceUnavailable | None:
-    """The 503 that `error` amounts to, or None when it is a bug (a 500).
-
-    A 503 is either passing (`is_unavailable`: unreachable, overloaded, too slow) or a
-    misconfiguration the operator must fix (`diagnose`: wrong password, missing database,
-    unmigrated schema); either way nothing was committed and the client may retry. The
-    ServiceUnavailable's `__cause__` is `error`, where the web layer and the command line
-    read what went wrong.
-    """
-    if isinstance(error, ServiceUnavailable):
-        return error
-    if not (is_unavailable(error) or diagnose(error) is not None):
-        return None
-    unavailable = ServiceUnavailable()
-    unavailable.__cause__ = error
-    return unavailable
-
-
 @asynccontextmanager
 async def unavailable_on_db_failure() -> AsyncIterator[None]:
     try:
         yield
-    except ServiceUnavailable:
-        raise
     except Exception as error:
         unavailable = as_unavailable(error)
-        if unavailable is not None:
-            raise unavailable from error
-        raise
+        if unavailable is None or unavailable is error:
+            raise
+        raise unavailable from error

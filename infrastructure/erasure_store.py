@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import text
@@ -51,14 +52,6 @@ def _where(criterion: Criterion) -> str:
     return f"erased_at IS NULL AND {_MATCHES[criterion.kind]}{source}"
 
 
-def _params(criterion: Criterion) -> dict[str, Any]:
-    return {
-        "value": criterion.value,
-        "received_before": criterion.received_before,
-        "source_id": criterion.source_id,
-    }
-
-
 class SqlErasureStore:
     """Each method is its own transaction; an erasure takes whatever time it needs (no
     statement timeout) and waits for the rows it erases to be free."""
@@ -77,16 +70,14 @@ class SqlErasureStore:
 
     async def count(self, criterion: Criterion) -> int:
         sql = f"SELECT count(*) FROM leads WHERE {_where(criterion)}"
-        return int(await self._run(sql, _params(criterion)))
+        return int(await self._run(sql, asdict(criterion)))
 
     async def start(self, criterion: Criterion, criterion_hash: str | None) -> int:
         sql = (
             "INSERT INTO lead_erasures (criterion, criterion_hash, received_before, source_id) "
             "VALUES (:kind, :hash, :received_before, :source_id) RETURNING erasure_id"
         )
-        params = {**_params(criterion), "kind": criterion.kind, "hash": criterion_hash}
-        params.pop("value")
-        return int(await self._run(sql, params))
+        return int(await self._run(sql, {**asdict(criterion), "hash": criterion_hash}))
 
     async def erase_batch(self, erasure_id: int, criterion: Criterion, limit: int) -> int:
         sql = (
@@ -98,7 +89,7 @@ class SqlErasureStore:
             "(SELECT count(*) FROM erased) WHERE erasure_id = :erasure_id) "
             "SELECT count(*) FROM erased"
         )
-        params = {**_params(criterion), "limit": limit, "erasure_id": erasure_id}
+        params = {**asdict(criterion), "limit": limit, "erasure_id": erasure_id}
         return int(await self._run(sql, params))
 
     async def finish(self, erasure_id: int) -> None:

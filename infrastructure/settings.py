@@ -1,9 +1,6 @@
-"""Settings (SPEC §10): one model, each setting a typed field with its variable, its default and
-its meaning; `Settings.from_env` reads the environment, then `./.env`. Nothing here connects.
-
-The default DATABASE_URL is the host-side address of docker-compose.yml's `postgres` service
-with the development credentials of `.env.example`.
-"""
+"""Settings (SPEC §10): one model, each setting a field with its variable, default and meaning.
+Nothing here connects. The default DATABASE_URL is docker-compose.yml's `postgres` service seen
+from the host, with the development credentials of `.env.example`."""
 
 from __future__ import annotations
 
@@ -15,7 +12,6 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -40,7 +36,6 @@ class SettingsError(ValueError):
 
 
 def to_asyncpg_url(url: str) -> str:
-    """Turn a libpq URI (`postgresql://…`, `postgres://…`) into SQLAlchemy's asyncpg form."""
     url = url.strip()
     if not re.match(POSTGRESQL_URI, url):
         raise SettingsError(f"DATABASE_URL must be {A_POSTGRESQL_URI}")
@@ -49,28 +44,11 @@ def to_asyncpg_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class Accepts:
-    """What a setting of a type of our own accepts, said in its error line; `shown` writes the
-    value there (without a password)."""
+    """A setting's error line for a type of our own: what it accepts, and how the value is
+    shown (without a password)."""
 
     text: str
     shown: Callable[[str], str] = repr
-
-
-def _networks(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    return parse_networks(part for part in value.split(",") if part.strip())
-
-
-PostgresqlUri = Annotated[
-    str, Field(pattern=POSTGRESQL_URI), Accepts(A_POSTGRESQL_URI, lambda url: repr(redact_url(url)))
-]
-Networks = Annotated[
-    tuple[Network, ...],
-    NoDecode,  # a comma-separated list, not JSON
-    BeforeValidator(_networks),
-    Accepts("comma-separated networks such as 10.0.0.0/8,2001:db8::/32"),
-]
 
 
 def _erasure_key(value: str) -> str:
@@ -79,13 +57,27 @@ def _erasure_key(value: str) -> str:
     return value
 
 
+PostgresqlUri = Annotated[
+    str, Field(pattern=POSTGRESQL_URI), Accepts(A_POSTGRESQL_URI, lambda url: repr(redact_url(url)))
+]
+Networks = Annotated[
+    tuple[Network, ...],
+    NoDecode,  # a comma-separated list, not JSON
+    BeforeValidator(
+        lambda value: (
+            parse_networks(part for part in value.split(",") if part.strip())
+            if isinstance(value, str)
+            else value
+        )
+    ),
+    Accepts("comma-separated networks such as 10.0.0.0/8,2001:db8::/32"),
+]
 # Empty: unset. Never written out: an error line gives its length only.
 ErasureKey = Annotated[
     str,
     AfterValidator(_erasure_key),
     Accepts("a secret of 32 characters or more", lambda key: f"{len(key)} characters"),
 ]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 def _variable(name: str, default: object, meaning: str, **constraints: Any) -> Any:
@@ -145,7 +137,9 @@ class Settings(BaseSettings):
     db_statement_cache: bool = _variable(
         "LEADS_DB_STATEMENT_CACHE", True, "set `false` behind PgBouncer in transaction pooling mode"
     )
-    log_level: LogLevel = _variable("LOG_LEVEL", "INFO", "level of the `leads` loggers")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = _variable(
+        "LOG_LEVEL", "INFO", "level of the `leads` loggers"
+    )
     erasure_key: ErasureKey = _variable(
         "LEADS_ERASURE_KEY",
         "",
@@ -197,8 +191,7 @@ _BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 
 
 def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The settings' variables that are set: from `env` alone when given, else from the
-    process environment and then `./.env` (the environment wins)."""
+    """The settings' variables that are set (the environment wins over `./.env`)."""
     if env is None:
         try:
             env = {**DotEnvSettingsSource(Settings)(), **EnvSettingsSource(Settings)()}
@@ -211,33 +204,29 @@ def read_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def configured_database_url(env: Mapping[str, str] | None = None) -> str | None:
     """DATABASE_URL as the environment or `.env` sets it; None when neither does."""
-    url = read_environment(env).get("DATABASE_URL", "").strip()
-    return url or None
-
-
-def _accepts(field: FieldInfo) -> tuple[str, Callable[[str], str]]:
-    """What the field accepts, in words, and how its value is written in an error line."""
-    for marker in field.metadata:
-        if isinstance(marker, Accepts):
-            return marker.text, marker.shown
-    kind = field.annotation
-    if get_origin(kind) is Literal:
-        return "one of " + ", ".join(map(str, get_args(kind))), repr
-    words = _KINDS.get(kind, str(kind))
-    bounds = [
-        f"{symbol} {getattr(marker, name)}"
-        for marker in field.metadata
-        for name, symbol in _BOUNDS.items()
-        if getattr(marker, name, None) is not None
-    ]
-    return " ".join([words, " and ".join(bounds)]).strip(), repr
+    return read_environment(env).get("DATABASE_URL", "").strip() or None
 
 
 def _line(error: Any, written: Mapping[str, str]) -> str:
     """`NAME must be what it accepts, got 'value as written'`, and why when a validator says."""
     name = str(error["loc"][0])
-    accepts, shown = _accepts(_FIELDS[name])
-    line = f"{name} must be {accepts}, got {shown(written.get(name, error['input']))}"
+    field = _FIELDS[name]
+    accepts = next((m for m in field.metadata if isinstance(m, Accepts)), None)
+    if accepts is None:
+        kind = field.annotation
+        bounds = " and ".join(
+            f"{symbol} {getattr(marker, bound)}"
+            for marker in field.metadata
+            for bound, symbol in _BOUNDS.items()
+            if getattr(marker, bound, None) is not None
+        )
+        words = (
+            "one of " + ", ".join(get_args(kind))
+            if get_origin(kind) is Literal
+            else f"{_KINDS[kind]} {bounds}".strip()
+        )
+        accepts = Accepts(words)
+    line = f"{name} must be {accepts.text}, got {accepts.shown(written.get(name, error['input']))}"
     # A validator of ours (not a type or a bound) says why it refused the value.
     return f"{line}: {error['ctx']['error']}" if error["type"] == "value_error" else line
 
@@ -256,8 +245,8 @@ def configuration_table() -> str:
     """The README's Configuration table (variable, default, meaning), from the model."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     rows += [
-        f"| `{field.validation_alias}` | `{_default(field.default)}` | {field.description} |"
-        for field in Settings.model_fields.values()
+        f"| `{name}` | `{_default(field.default)}` | {field.description} |"
+        for name, field in _FIELDS.items()
     ]
     return "\n".join(rows) + "\n"
 

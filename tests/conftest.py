@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from infrastructure import migrate
-from infrastructure.database_probe import database_problem
+from infrastructure.database_problems import connection_error, diagnose
 from infrastructure.local_postgres import LocalPostgresError, resolve_server
 from infrastructure.provisioning import drop_database, ensure_database
 from infrastructure.settings import Settings, to_asyncpg_url
@@ -48,9 +48,10 @@ def server_url() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
         pytest.exit(str(error), returncode=2)
     try:
-        problem = asyncio.run(database_problem(resolved.server_url))
+        error = asyncio.run(connection_error(resolved.server_url))
+        problem = None if error is None else diagnose(error)
         if problem is not None:
-            pytest.exit(problem, returncode=2)
+            pytest.exit(problem.line(resolved.server_url), returncode=2)
         yield resolved.server_url
     finally:
         if resolved.embedded is not None:

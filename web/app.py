@@ -13,8 +13,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from infrastructure.container import Application, bootstrap
-from infrastructure.database_probe import connection_error
-from infrastructure.database_problems import diagnose
+from infrastructure.database_problems import connection_error, diagnose
 from infrastructure.settings import Settings
 from web import docs, health, http_limits, leads, metrics
 from web.errors import install_error_handlers, log_unavailable

@@ -6,7 +6,6 @@ import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from cli.shared import database_problem_line
 from domain.errors import ServiceUnavailable
 from infrastructure.database_problems import (
     AUTHENTICATION_FAILED,
@@ -15,10 +14,11 @@ from infrastructure.database_problems import (
     SCHEMA_OUT_OF_DATE,
     UNREACHABLE,
     DatabaseProblem,
+    as_unavailable,
+    database_problem_line,
     diagnose,
     redact_url,
 )
-from infrastructure.engine import as_unavailable
 
 
 def _wrapped(error: BaseException) -> sa_exc.DBAPIError:

@@ -1,4 +1,4 @@
-"""Which database failures are a 503 to retry (infrastructure.engine.is_unavailable)."""
+"""Which database failures are a 503 to retry (infrastructure.database_problems.is_unavailable)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from infrastructure.engine import is_unavailable
+from infrastructure.database_problems import is_unavailable
 
 
 @pytest.mark.parametrize(
