@@ -15,7 +15,6 @@ import functools
 import io
 import sys
 from collections.abc import Callable
-from typing import TypeVar
 
 import yaml
 
@@ -23,16 +22,12 @@ from cli.catalog_docs import posting_instructions
 from cli.catalog_file import CatalogFileError as CatalogFileError
 from cli.catalog_file import display_name
 from cli.catalog_file import load_catalog_file as load_catalog_file
-from commands.base import Command
+from cli.shared import execute
 from commands.catalog import ApplyCatalog, CatalogApplied
 from domain.catalog import CatalogError
 from domain.catalog_plan import ACTIONS, AmbiguousMapping
-from infrastructure.container import bootstrap
 from infrastructure.settings import Settings
-from queries.base import Query
 from queries.catalog import CheckCatalog, DescribeSource, ExportCatalog
-
-R = TypeVar("R")
 
 
 def register(catalog: argparse.ArgumentParser) -> None:
@@ -69,17 +64,6 @@ def register(catalog: argparse.ArgumentParser) -> None:
         "mapped URLs (default: http://localhost:8000, mapped URLs in https)",
     )
     docs.set_defaults(run=_docs)
-
-
-async def execute(message: Command[R] | Query[R], settings: Settings | None = None) -> R:
-    """Run one command or answer one query on a freshly built application, then release it."""
-    application = bootstrap(settings or Settings.from_env())
-    try:
-        if isinstance(message, Command):
-            return await application.bus.execute(message)
-        return await application.query(message)
-    finally:
-        await application.close()
 
 
 def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[..., int]:

@@ -21,14 +21,17 @@ from typing import BinaryIO, cast
 from tqdm import tqdm
 
 from cli.import_files import FORMATS, BadRow, LeadFileError, Row, format_of, read_rows, regular_file
-from cli.shared import diagnosed_line
 from commands.ingest_lead import IngestLead, LeadIngested
 from domain.classification import canonical_source_key, parse_source_id
 from domain.errors import LeadError, ServiceUnavailable, UnmappedSource
 from domain.posted import merge_fields
 from infrastructure.container import Application, bootstrap
-from infrastructure.database_problems import SCHEMA_NOT_MIGRATED, DatabaseProblem
-from infrastructure.engine import as_unavailable
+from infrastructure.database_problems import (
+    SCHEMA_NOT_MIGRATED,
+    DatabaseProblem,
+    as_unavailable,
+    diagnosed_line,
+)
 from infrastructure.settings import Settings
 from queries.readiness import CheckReadiness
 

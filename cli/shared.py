@@ -6,18 +6,18 @@ from typing import TypeVar
 
 from commands.base import Command
 from infrastructure.container import bootstrap
-
-# `leads import` words its database failures with this.
-from infrastructure.database_problems import diagnosed_line as diagnosed_line
 from infrastructure.settings import Settings
+from queries.base import Query
 
 R = TypeVar("R")
 
 
-async def execute(command: Command[R]) -> R:
-    """Run one command on a freshly built application, then release it."""
-    application = bootstrap(Settings.from_env())
+async def execute(message: Command[R] | Query[R], settings: Settings | None = None) -> R:
+    """Run one command or answer one query on a freshly built application, then release it."""
+    application = bootstrap(settings or Settings.from_env())
     try:
-        return await application.bus.execute(command)
+        if isinstance(message, Command):
+            return await application.bus.execute(message)
+        return await application.query(message)
     finally:
         await application.close()

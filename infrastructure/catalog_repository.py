@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.catalog import CatalogSnapshot, HttpMapping, Market, Offer, Source, Vertical
 from domain.client_address import NetworkError, canonical_network
 from domain.replies import ReplyFormat
-from infrastructure.engine import is_unavailable, terminate, unavailable_on_db_failure
+from infrastructure.database_problems import is_unavailable
+from infrastructure.engine import terminate, unavailable_on_db_failure
 
 # Any constant of our own; `leads db upgrade` uses another one.
 LOCK = text("SELECT pg_advisory_xact_lock(7235712349)")

@@ -12,9 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-# The lead and catalog stores and `leads import` import these two from here.
-from infrastructure.database_problems import as_unavailable as as_unavailable
-from infrastructure.database_problems import is_unavailable as is_unavailable
+from infrastructure.database_problems import as_unavailable
 from infrastructure.settings import Settings
 
 

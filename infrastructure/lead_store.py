@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from domain.errors import ServiceUnavailable
-from infrastructure.engine import as_unavailable, is_unavailable, terminate
+from infrastructure.database_problems import as_unavailable, is_unavailable
+from infrastructure.engine import terminate
 from infrastructure.repositories import SqlLeadRepository, SqlSourceRepository
 from queries.leads import GetLeadHandler
 
