@@ -3,8 +3,6 @@ expanded or fetched."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from domain.errors import InvalidRequest
@@ -67,12 +65,12 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize(("document", "reason"), HOSTILE.values(), ids=list(HOSTILE))
-def test_hostile_documents_are_refused_at_once(document: bytes, reason: str) -> None:
-    started = time.perf_counter()
+def test_hostile_documents_are_refused_with_their_reason(document: bytes, reason: str) -> None:
+    # The reason says which guard stopped the document (DTDs and entities refused before any
+    # expansion, the element limit before the whole nesting is built): no clock needed.
     with pytest.raises(InvalidRequest) as error:
         parse_xml(document)
     assert error.value.details == {"reason": reason}
-    assert time.perf_counter() - started < 1.0
 
 
 def test_limits_of_depth_and_elements() -> None:
