@@ -29,9 +29,6 @@ the application (`python -m uvicorn web.app:app`, `leads serve`, the container, 
   alone (domain/client_address.py), whatever command starts it. A uvicorn setting that asks for
   more is said once at start-up to be ignored.
 
-- a response's header section is written together with the first part of its body, in one
-  write (uvicorn writes each on its own: two system calls and two TCP segments per answer).
-
 A refused connection gets `Connection: close`; its write side is shut after the answer and
 what the client still sends is read and dropped for up to `LINGER_S` seconds, so that the
 client reads the answer instead of a connection reset.
@@ -174,60 +171,6 @@ def _header_section_size(protocol: Any) -> int:
     )
 
 
-class _Gathered:
-    """The transport, to one `send` of a response's: what it writes is gathered, to go out in
-    one write (`flush`), also just before it closes the connection."""
-
-    __slots__ = ("parts", "transport")
-
-    def __init__(self, transport: Any, head: bytes) -> None:
-        self.transport = transport
-        self.parts = [head]
-
-    def write(self, data: bytes) -> None:
-        self.parts.append(data)
-
-    def flush(self) -> None:
-        data = b"".join(self.parts)
-        self.parts.clear()
-        if data and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def close(self) -> None:
-        self.flush()
-        self.transport.close()
-
-    def is_closing(self) -> bool:
-        return bool(self.transport.is_closing())
-
-
-def _coalescing(send: Callable[[Any, Any], Any]) -> Any:
-    """A cycle's `send` that holds the header section until the body's first part."""
-
-    async def coalescing_send(self: Any, message: Any) -> None:
-        transport = self.transport
-        if self.response_started and not self._leads_head:
-            await send(self, message)
-            return
-        self.transport = gathered = _Gathered(transport, self._leads_head)
-        try:
-            await send(self, message)
-        finally:
-            self.transport = transport
-        if self._leads_head or message.get("type") != "http.response.start":
-            self._leads_head = b""
-            gathered.flush()
-        else:
-            self._leads_head = b"".join(gathered.parts)
-
-    return coalescing_send
-
-
-def _install_coalescing(cls: type) -> None:
-    _patch(cls, "_leads_head", b"")
-    _patch(cls, "send", _coalescing(_original(cls, "send")))
-
-
 def _install_httptools() -> None:
     cls = httptools_impl.HttpToolsProtocol
     data_received = _original(cls, "data_received")
@@ -368,8 +311,6 @@ def install() -> None:
         return
     _install_httptools()
     _install_h11()
-    for cycle in (httptools_impl.RequestResponseCycle, h11_impl.RequestResponseCycle):
-        _install_coalescing(cycle)
     for module in (httptools_impl, h11_impl):
         _patch(module, "service_unavailable", service_unavailable)
     # uvicorn wraps the application after importing it, so this applies to the process that

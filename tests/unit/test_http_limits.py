@@ -21,7 +21,6 @@ class FakeTransport:
 
     def __init__(self) -> None:
         self.written = bytearray()
-        self.writes: list[bytes] = []
         self.eof_written = False
         self.closed = False
 
@@ -31,7 +30,6 @@ class FakeTransport:
     def write(self, data: bytes) -> None:
         assert not self.eof_written and not self.closed, "write after the end"
         self.written += data
-        self.writes.append(bytes(data))
 
     def can_write_eof(self) -> bool:
         return True
@@ -213,59 +211,6 @@ async def test_over_the_concurrency_limit_is_a_503_envelope() -> None:
     start, body = sent
     assert (b"content-type", b"text/plain; charset=utf-8") in start["headers"]
     assert body["body"].startswith(b"error.code=service_unavailable\n")
-
-
-class Answering(App):
-    """Answers 200 with `parts` as the body, one message each."""
-
-    def __init__(self, *parts: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-        super().__init__()
-        self.parts = parts
-        self.headers = headers or [(b"content-length", str(len(b"".join(parts))).encode())]
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-        for index, part in enumerate(self.parts, 1):
-            more = index < len(self.parts)
-            await send({"type": "http.response.body", "body": part, "more_body": more})
-
-
-@pytest.mark.parametrize("kind", ["httptools", "h11"])
-async def test_a_header_section_goes_out_with_the_body_in_one_write(kind: str) -> None:
-    protocol, transport = protocol_for(kind, Answering(b'{"a":1}'))
-    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    await settle()
-    [written] = transport.writes
-    assert written.startswith(b"HTTP/1.1 200 ") and written.endswith(b'\r\n\r\n{"a":1}')
-    assert not transport.closed
-
-
-@pytest.mark.parametrize("kind", ["httptools", "h11"])
-async def test_a_streamed_body_follows_its_first_part(kind: str) -> None:
-    chunked = [(b"transfer-encoding", b"chunked")]
-    protocol, transport = protocol_for(kind, Answering(b"one", b"two", b"", headers=chunked))
-    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    await settle()
-    first, *rest = transport.writes
-    assert first.startswith(b"HTTP/1.1 200 ") and first.endswith(b"\r\n\r\n3\r\none\r\n")
-    assert b"".join(rest) == b"3\r\ntwo\r\n0\r\n\r\n"
-
-
-@pytest.mark.parametrize("kind", ["httptools", "h11"])
-async def test_a_head_answer_and_a_closing_answer_still_send_their_header_section(
-    kind: str,
-) -> None:
-    protocol, transport = protocol_for(kind, Answering(b"body"))
-    protocol.data_received(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
-    await settle()
-    [written] = transport.writes
-    assert written.startswith(b"HTTP/1.1 200 ") and written.endswith(b"\r\n\r\n")
-    protocol, transport = protocol_for(kind, Answering(b"body"))
-    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    await settle()
-    [written] = transport.writes
-    assert written.endswith(b"\r\n\r\nbody") and transport.closed
 
 
 def test_install_is_idempotent_and_uninstall_restores_uvicorn() -> None:
