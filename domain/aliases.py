@@ -28,7 +28,7 @@ def is_usable_alias(alias: str, target: str) -> bool:
     return (
         alias == fold_field_name(alias)
         and not is_known_field_name(alias)
-        and (target in ALIAS_TARGETS)
+        and target in ALIAS_TARGETS
     )
 
 
@@ -47,20 +47,19 @@ def apply_aliases(fields: Mapping[str, object], aliases: Mapping[str, str]) -> d
     """
     if not aliases:
         return dict(fields)
-    targets = {target for target in aliases.values()}
+    targets = set(aliases.values())
     renamed: dict[str, object] = {}
     # The value each target was given under any of its names, to compare the others with.
     given: dict[str, object] = {}
     for name, value in fields.items():
         folded = fold_field_name(name)
         target = aliases.get(folded)
-        known = KNOWN_NAMES.get(folded)
-        if target is None and known in targets:
-            target = known  # the target itself, posted in some case or under another name
-            key = name
-        elif target is None:
-            renamed[name] = value
-            continue
+        if target is None:
+            target = KNOWN_NAMES.get(folded)
+            if target not in targets:
+                renamed[name] = value
+                continue
+            key = name  # the target itself, posted in some case or under another name
         else:
             key = target
         if target in given:
