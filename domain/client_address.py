@@ -135,8 +135,4 @@ def network_allows(networks: Sequence[Network], address: Address | None) -> bool
     No networks means any address, including an unknown one; with networks, an unknown
     address is refused.
     """
-    if not networks:
-        return True
-    if address is None:
-        return False
-    return any(address in network for network in networks)
+    return not networks or (address is not None and _trusted(address, networks))
