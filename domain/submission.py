@@ -69,16 +69,10 @@ class Submission:
         given = {target: self.attributes[name] for name, target in moved.items()}
         return replace(
             self,
-            contact={
-                name: _text_value(name, given[name]) if name in given else value
-                for name, value in self.contact.items()
-            },
+            contact=_retyped(self.contact, given),
             is_test=_is_test(given["is_test"]) if "is_test" in given else self.is_test,
             attributes={n: v for n, v in self.attributes.items() if n not in moved},
-            consent={
-                name: _text_value(name, given[name]) if name in given else value
-                for name, value in self.consent.items()
-            },
+            consent=_retyped(self.consent, given),
             consent_posted={
                 **self.consent_posted,
                 **{n: self.attributes[n] for n, t in moved.items() if t in _CONSENT},
@@ -86,10 +80,20 @@ class Submission:
         )
 
 
+def _retyped(typed: Mapping[str, str | None], given: Mapping[str, object]) -> dict[str, str | None]:
+    return {n: _text_value(n, given[n]) if n in given else v for n, v in typed.items()}
+
+
 def check_text(value: object, depth: int = 0) -> None:
     """Reject what PostgreSQL text/jsonb cannot store or JSON cannot express, at any depth."""
     if isinstance(value, str):
-        _check_string(value)
+        if "\x00" in value:
+            raise InvalidRequest(reason="invalid_characters")
+        try:
+            # Fast path: UTF-8 encoding fails exactly on lone surrogates (U+D800..U+DFFF).
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(reason="invalid_characters") from None
     elif isinstance(value, bool | int | None):
         return
     elif isinstance(value, float):
@@ -107,16 +111,6 @@ def check_text(value: object, depth: int = 0) -> None:
                 check_text(item, depth + 1)
     else:
         raise InvalidRequest(reason="wrong_type")
-
-
-def _check_string(text: str) -> None:
-    if "\x00" in text:
-        raise InvalidRequest(reason="invalid_characters")
-    try:
-        # Fast path: UTF-8 encoding fails exactly on lone surrogates (U+D800..U+DFFF).
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRequest(reason="invalid_characters") from None
 
 
 def parse_submission(fields: Mapping[str, object]) -> Submission:
