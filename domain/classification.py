@@ -47,14 +47,10 @@ def parse_source_id(value: object) -> int | None:
     """The posted `source_id` as a bigint, None when absent; anything else is malformed."""
     if is_absent(value):
         return None
-    if isinstance(value, bool):
-        # bool is an int subclass: `true` must not select source 1.
-        raise InvalidSource(reason="malformed")
-    if isinstance(value, int):
+    # bool is an int subclass: `true` must not select source 1.
+    if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str):
-        if len(value) > MAX_SOURCE_ID_LENGTH:
-            raise InvalidSource(reason="malformed")
+    elif isinstance(value, str) and len(value) <= MAX_SOURCE_ID_LENGTH:
         digits = value.strip()
         # isdigit() alone accepts Arabic-Indic or full-width digits; only ASCII is a source id.
         if not (digits.isascii() and digits.isdigit()):
@@ -148,8 +144,7 @@ def canonical_hostname(host: str) -> str | None:
     name = _strip_port(host.strip().lower())
     if name is None:
         return None
-    if name.endswith("."):
-        name = name[:-1]
+    name = name.removesuffix(".")
     if not name:
         return None
     if not name.isascii():
@@ -199,13 +194,11 @@ def canonical_path(path: str, root_path: str = "") -> str:
     # Splitting on "/" and skipping empty segments collapses repeated slashes and drops the
     # trailing slash; "." and ".." are then the dot-segment removal of RFC 3986 §5.2.4.
     for segment in (root_path + path).split("/"):
-        if segment in ("", "."):
-            continue
         if segment == "..":
             if segments:
                 segments.pop()
-            continue
-        segments.append(segment)
+        elif segment not in ("", "."):
+            segments.append(segment)
     return "/" + "/".join(segments)
 
 
