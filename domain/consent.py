@@ -69,13 +69,12 @@ def parse_consent_at(text: str | None) -> datetime | None:
     if text is None:
         return None
     value = text.strip()
-    if not _TIMESTAMP.fullmatch(value):
-        raise InvalidRequest(reason="invalid_timestamp", field="consent_at")
     try:
-        moment = datetime.fromisoformat(value.replace("z", "Z"))
+        if _TIMESTAMP.fullmatch(value):
+            return datetime.fromisoformat(value.replace("z", "Z"))  # the pattern requires an offset
     except ValueError:  # a date or time out of range, e.g. 2026-02-30
-        raise InvalidRequest(reason="invalid_timestamp", field="consent_at") from None
-    return moment  # with its offset: the pattern requires one
+        pass
+    raise InvalidRequest(reason="invalid_timestamp", field="consent_at")
 
 
 def consent_columns(typed: Mapping[str, str | None]) -> dict[str, object]:
