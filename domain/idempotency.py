@@ -99,8 +99,8 @@ def content_digest(
         content["phone"] = normalized_phone
     for name in _TRIMMED_CONTACT_FIELDS:
         value = fields.get(name)
-        if value is not None and value.strip():
-            content[name] = value.strip()
+        if value is not None and (trimmed := value.strip()):
+            content[name] = trimmed
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -108,8 +108,7 @@ def parse_json(body: bytes | str) -> dict[str, object]:
 def parse_form(raw: bytes) -> list[tuple[str, str]]:
     """The name/value pairs of URL-encoded form data (also a query string), in order."""
     try:
-        text = raw.decode("utf-8")
-        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+        return parse_qsl(raw.decode(), keep_blank_values=True, encoding="utf-8", errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest(
             "The form data is not valid UTF-8 URL encoding.", reason="malformed_form"
