@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -20,6 +21,8 @@ DERIVED_KEY_PREFIX = "d1:"
 # Contact fields that enter the derived key as posted (trimmed); email and phone enter
 # in their normalized form instead.
 _TRIMMED_CONTACT_FIELDS = tuple(f for f in CONTACT_FIELDS if f not in ("email", "phone"))
+_SF_STRING = re.compile(r'"((?:[ !#-\[\]-~]|\\["\\])*)"')
+_SF_ESCAPE = re.compile(r'\\(["\\])')
 
 
 def validate_client_key(value: str) -> str:
@@ -40,32 +43,13 @@ def parse_idempotency_header(values: Sequence[str]) -> str | None:
         return None
     if len(values) > 1:
         raise InvalidIdempotencyKeyFormat(reason="multiple_headers")
-    raw = values[0].strip()
-    key = _parse_sf_string(raw) if raw.startswith('"') else raw
-    return validate_client_key(key)
-
-
-def _parse_sf_string(raw: str) -> str:
-    """The content of an RFC 8941 §4.2.5 sf-string that must span all of `raw`."""
-    chars: list[str] = []
-    index = 1
-    while index < len(raw):
-        char = raw[index]
-        index += 1
-        if char == "\\":
-            if index >= len(raw) or raw[index] not in ('"', "\\"):
-                raise InvalidIdempotencyKeyFormat(reason="malformed_header")
-            chars.append(raw[index])
-            index += 1
-        elif char == '"':
-            if index != len(raw):
-                raise InvalidIdempotencyKeyFormat(reason="malformed_header")
-            return "".join(chars)
-        elif not " " <= char <= "~":
+    key = values[0].strip()
+    if key.startswith('"'):
+        # An RFC 8941 §4.2.5 sf-string, which must span the whole value.
+        if (match := _SF_STRING.fullmatch(key)) is None:
             raise InvalidIdempotencyKeyFormat(reason="malformed_header")
-        else:
-            chars.append(char)
-    raise InvalidIdempotencyKeyFormat(reason="malformed_header")
+        key = _SF_ESCAPE.sub(r"\1", match[1])
+    return validate_client_key(key)
 
 
 def reconcile_client_key(header_key: str | None, field_key: object) -> str | None:
