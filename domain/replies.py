@@ -29,6 +29,8 @@ import orjson
 
 # Media ranges of an `Accept` header that count: the rest are ignored (real clients send a few).
 MAX_RANGES = 32
+# A `q` parameter's weight (0 to 1, three decimals); anything else excludes the range.
+_QUALITY = re.compile(r"0(?:\.\d{0,3})?|1(?:\.0{0,3})?")
 
 
 class ReplyFormat(StrEnum):
@@ -58,13 +60,6 @@ CONTENT_TYPES: Mapping[str, str] = {
 }
 
 
-def _quality(text: str) -> float:
-    """A `q` parameter's weight (0 to 1, three decimals); anything else excludes the range."""
-    if re.fullmatch(r"0(?:\.\d{0,3})?|1(?:\.0{0,3})?", text):
-        return float(text)
-    return 0.0
-
-
 def _ranges(accept: str) -> list[tuple[str, str, float]]:
     """The first MAX_RANGES media ranges of an `Accept` value: (type, subtype, weight)."""
     ranges = []
@@ -77,7 +72,8 @@ def _ranges(accept: str) -> list[tuple[str, str, float]]:
         for parameter in parameters:
             name, _, value = parameter.partition("=")
             if name.strip().lower() == "q":
-                weight = _quality(value.strip())
+                value = value.strip()
+                weight = float(value) if _QUALITY.fullmatch(value) else 0.0
         ranges.append((kind, subtype, weight))
     return ranges
 
