@@ -106,16 +106,6 @@ def _is_port(port: str) -> bool:
     return len(significant) <= len(str(MAX_PORT)) and int(significant or "0") <= MAX_PORT
 
 
-def _port_text(host: str) -> str | None:
-    """What follows the host name's `:`, None when there is no port to speak of."""
-    if host.startswith("["):
-        rest = host[host.find("]") + 1 :] if "]" in host else ""
-        return rest[1:] if rest.startswith(":") else None
-    # No colon: no port; more than one: an unbracketed IPv6 address, which is not a port
-    # problem (canonical_hostname rejects it).
-    return host.partition(":")[2] if host.count(":") == 1 else None
-
-
 def check_host(values: Sequence[str]) -> None:
     """Refuses a request whose Host header is repeated or names an impossible port.
 
@@ -130,7 +120,14 @@ def check_host(values: Sequence[str]) -> None:
         )
     if not values:
         return
-    port = _port_text(values[0].strip())
+    host = values[0].strip()
+    if host.startswith("["):
+        rest = host[host.find("]") + 1 :] if "]" in host else ""
+        port = rest[1:] if rest.startswith(":") else None
+    else:
+        # No colon: no port; more than one: an unbracketed IPv6 address, which is not a port
+        # problem (canonical_hostname rejects it).
+        port = host.partition(":")[2] if host.count(":") == 1 else None
     if port is not None and not _is_port(port):
         raise InvalidRequest(
             "The Host header's port is not a number from 0 to 65535.",
