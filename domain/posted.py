@@ -64,9 +64,6 @@ def _object_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _bounded(convert: Callable[[str], object]) -> Callable[[str], object]:
-    """`convert` for number literals of at most MAX_NUMBER_LENGTH characters; the length is
-    checked before any conversion."""
-
     def parse(literal: str) -> object:
         if len(literal) > MAX_NUMBER_LENGTH:
             raise InvalidRequest(
