@@ -83,6 +83,7 @@ def test_parse_source_id_accepts(value: object, expected: int | None) -> None:
         "0x10",
         "9223372036854775808",
         "9" * 5000,
+        "1" * 20,  # more digits than a bigint has, though short enough to be read
         "\u0663",  # ARABIC-INDIC DIGIT THREE
         "\uff11\uff12",  # FULL-WIDTH 12
         "\u00b2",  # SUPERSCRIPT TWO: isdigit() is True for it
