@@ -186,7 +186,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def readme_errors_table() -> str:
-    """The README's table of error codes (Markdown), one row per `ErrorCode`."""
     rows = ["| code | HTTP | when (`details`) |", "|---|---|---|"]
     rows += [f"| `{code}` | {code.status} | {code.explained} |" for code in ErrorCode]
     return "\n".join(rows) + "\n"

@@ -247,9 +247,8 @@ def _install_h11() -> None:
             _start_timer(self)
 
     def send_400_response(self: Any, msg: str) -> None:
-        limit = self.config.h11_max_incomplete_event_size
-        if limit is None:
-            limit = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+        size = self.config.h11_max_incomplete_event_size
+        limit = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if size is None else size
         # h11 gives up with "Receive buffer too long" when a header section outgrows it.
         _refuse_malformed(self, too_large=len(self.conn.trailing_data[0]) > limit)
 

@@ -123,7 +123,6 @@ _EXAMPLE_VIEW = LeadView(
 
 
 def _error_schema(codes: Sequence[ErrorCode]) -> dict[str, Any]:
-    """The error envelope whose `code` is one of `codes`."""
     # client_not_allowed never tells a client which networks a source accepts.
     empty = all(code is ErrorCode.CLIENT_NOT_ALLOWED for code in codes)
     details = {"type": "object", "maxProperties": 0} if empty else {"type": "object"}
@@ -139,12 +138,6 @@ def _error_schema(codes: Sequence[ErrorCode]) -> dict[str, Any]:
     return {"type": "object", "required": ["error"], "properties": {"error": error}}
 
 
-_TEXT_SCHEMA = {
-    "type": "string",
-    "description": "One `name=value` line per value, names joined with `.` (domain/replies.py).",
-}
-
-
 def _answer(
     schema: dict[str, Any], description: str, root: str, example: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -155,7 +148,11 @@ def _answer(
     schemas = {
         ReplyFormat.JSON: schema,
         ReplyFormat.XML: {**xml_schema, "xml": {"name": root}},
-        ReplyFormat.TEXT: _TEXT_SCHEMA,
+        ReplyFormat.TEXT: {
+            "type": "string",
+            "description": "One `name=value` line per value, names joined with `.` "
+            "(domain/replies.py).",
+        },
     }
     content: dict[str, Any] = {}
     for media, reply_format in SERVED.items():
