@@ -27,11 +27,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
 async def read_fields(request: Request, limit: int) -> dict[str, object]:
     """Body fields (JSON object or form) merged with the query string's parameters."""
     body = await read_body(request, limit)
-    return posted_fields(body, media_type(request), request.scope.get("query_string", b""))
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return posted_fields(body, media_type, request.scope.get("query_string", b""))

@@ -66,7 +66,6 @@ def error_response(
 
 
 def report_unavailable(request: Request, error: BaseException) -> DatabaseProblem | None:
-    """Log why the database failed a request (once a minute per cause); what `diagnose` says."""
     state = request.app.state
     return log_unavailable(state.database_warnings, state.settings.database_url, error)
 
@@ -138,15 +137,6 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     )
 
 
-def internal_error_response(error_id: str, media: str = ReplyFormat.JSON.media_type) -> Response:
-    return error_response(
-        ErrorCode.INTERNAL_ERROR,
-        "An unexpected error occurred; it has been logged.",
-        headers={ERROR_ID_HEADER: error_id},
-        media=media,
-    )
-
-
 class UnexpectedErrorMiddleware:
     """Turns any unhandled exception into a 500 envelope; the trace goes to the log only."""
 
@@ -177,8 +167,13 @@ class UnexpectedErrorMiddleware:
             )
             if started:
                 raise
-            media = reply_media(Headers(scope=scope))
-            await internal_error_response(error_id, media)(scope, receive, send)
+            response = error_response(
+                ErrorCode.INTERNAL_ERROR,
+                "An unexpected error occurred; it has been logged.",
+                headers={ERROR_ID_HEADER: error_id},
+                media=reply_media(Headers(scope=scope)),
+            )
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -191,7 +186,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def readme_errors_table() -> str:
-    """The README's table of error codes (Markdown), one row per `ErrorCode`."""
     rows = ["| code | HTTP | when (`details`) |", "|---|---|---|"]
     rows += [f"| `{code}` | {code.status} | {code.explained} |" for code in ErrorCode]
     return "\n".join(rows) + "\n"

@@ -32,17 +32,12 @@ async def readyz(request: Request) -> Response:
     except ServiceUnavailable as error:
         problem = report_unavailable(request, error)
         if problem is None:
-            return error_response(
-                ErrorCode.SERVICE_UNAVAILABLE,
-                "The database is unavailable (busy or too slow).",
-                {"reason": "unavailable"},
-                media=media,
-            )
+            message, reason = "The database is unavailable (busy or too slow).", "unavailable"
+        else:
+            message = f"The database is not usable: {problem.cause}; {problem.fix}."
+            reason = problem.reason
         return error_response(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            f"The database is not usable: {problem.cause}; {problem.fix}.",
-            {"reason": problem.reason},
-            media=media,
+            ErrorCode.SERVICE_UNAVAILABLE, message, {"reason": reason}, media=media
         )
     if not readiness.ready:
         request.app.state.database_warnings.warning(

@@ -110,8 +110,7 @@ def _refuse(protocol: Any, code: ErrorCode, message: str, details: dict[str, obj
 def _refuse_malformed(protocol: Any, too_large: bool) -> None:
     if too_large:
         message = f"The request's header section is larger than {MAX_HEADER_BYTES} bytes."
-        details: dict[str, object] = {"limit": MAX_HEADER_BYTES}
-        _refuse(protocol, ErrorCode.REQUEST_HEADER_TOO_LARGE, message, details)
+        _refuse(protocol, ErrorCode.REQUEST_HEADER_TOO_LARGE, message, {"limit": MAX_HEADER_BYTES})
     else:
         message = "The request is not valid HTTP/1.1."
         _refuse(protocol, ErrorCode.INVALID_REQUEST, message, {"reason": "malformed_http"})
@@ -160,17 +159,6 @@ def _original(owner: object, name: str) -> Any:
     return _ORIGINALS.get((owner, name), getattr(owner, name))
 
 
-def _header_section_size(protocol: Any) -> int:
-    # Request line and field lines as sent, give or take the separators' exact spelling.
-    method = protocol.parser.get_method()
-    return (
-        len(method)
-        + len(protocol.url)
-        + 12
-        + sum(len(name) + len(value) + 4 for name, value in protocol.headers)
-    )
-
-
 def _install_httptools() -> None:
     cls = httptools_impl.HttpToolsProtocol
     data_received = _original(cls, "data_received")
@@ -196,8 +184,15 @@ def _install_httptools() -> None:
             self._leads_header_bytes = 0
 
     def checked_on_headers_complete(self: Any) -> None:
-        # Measured only when what arrived could hold that much (never for ordinary requests).
-        if self._leads_bound > MAX_HEADER_BYTES and _header_section_size(self) > MAX_HEADER_BYTES:
+        # Measured only when what arrived could hold that much (never for ordinary requests):
+        # request line and field lines as sent, give or take the separators' exact spelling.
+        if self._leads_bound > MAX_HEADER_BYTES and (
+            len(self.parser.get_method())
+            + len(self.url)
+            + 12
+            + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            > MAX_HEADER_BYTES
+        ):
             # The header section arrived whole within one read: refused all the same.
             self._leads_too_large = True
             raise _HeaderSectionTooLarge
@@ -220,14 +215,14 @@ def _install_httptools() -> None:
         ("_leads_header_bytes", 0),
         ("_leads_bound", 0),
         ("_leads_timer", None),
+        ("data_received", guarded_data_received),
+        ("on_headers_complete", checked_on_headers_complete),
+        ("send_400_response", send_400_response),
+        ("on_message_begin", timed_on_message_begin),
+        ("on_message_complete", timed_on_message_complete),
+        ("connection_lost", _cancelling_timer(_original(cls, "connection_lost"))),
     ):
         _patch(cls, name, value)
-    _patch(cls, "data_received", guarded_data_received)
-    _patch(cls, "on_headers_complete", checked_on_headers_complete)
-    _patch(cls, "send_400_response", send_400_response)
-    _patch(cls, "on_message_begin", timed_on_message_begin)
-    _patch(cls, "on_message_complete", timed_on_message_complete)
-    _patch(cls, "connection_lost", _cancelling_timer(_original(cls, "connection_lost")))
 
 
 def _install_h11() -> None:
@@ -252,17 +247,19 @@ def _install_h11() -> None:
             _start_timer(self)
 
     def send_400_response(self: Any, msg: str) -> None:
-        limit = self.config.h11_max_incomplete_event_size
-        if limit is None:
-            limit = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+        size = self.config.h11_max_incomplete_event_size
+        limit = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if size is None else size
         # h11 gives up with "Receive buffer too long" when a header section outgrows it.
         _refuse_malformed(self, too_large=len(self.conn.trailing_data[0]) > limit)
 
-    _patch(cls, "_leads_refused", False)
-    _patch(cls, "_leads_timer", None)
-    _patch(cls, "data_received", guarded_data_received)
-    _patch(cls, "send_400_response", send_400_response)
-    _patch(cls, "connection_lost", _cancelling_timer(_original(cls, "connection_lost")))
+    for name, value in (
+        ("_leads_refused", False),
+        ("_leads_timer", None),
+        ("data_received", guarded_data_received),
+        ("send_400_response", send_400_response),
+        ("connection_lost", _cancelling_timer(_original(cls, "connection_lost"))),
+    ):
+        _patch(cls, name, value)
 
 
 async def service_unavailable(scope: Any, receive: Any, send: Callable[[Any], Any]) -> None:
@@ -289,14 +286,10 @@ async def service_unavailable(scope: Any, receive: Any, send: Callable[[Any], An
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-# uvicorn's `forwarded_allow_ips` when nothing sets it.
-_UVICORN_DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
-
-
 def without_proxy_headers(app: Any, trusted_hosts: list[str] | str = "") -> Any:
     """Stands in for uvicorn's ProxyHeadersMiddleware: the application, unwrapped."""
     hosts = trusted_hosts if isinstance(trusted_hosts, str) else ",".join(trusted_hosts)
-    if hosts.replace(" ", "") != _UVICORN_DEFAULT_FORWARDED_ALLOW_IPS:
+    if hosts.replace(" ", "") != "127.0.0.1,::1":  # uvicorn's default: nothing asked for
         logging.getLogger("uvicorn.error").warning(
             "uvicorn's forwarded_allow_ips (%s) is ignored: list your proxies' networks "
             "in LEADS_TRUSTED_PROXIES",

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -58,46 +59,37 @@ def ingest_failed(error: BaseException, started: float) -> None:
     LATENCY.observe(time.perf_counter() - started)
 
 
-class PoolCollector(Collector):
-    """Reads the connection pool's state at scrape time (no cost on the request path)."""
+class _Scraped(Collector):
+    """This process's metrics, then the connection pool's state, read at scrape time (no cost
+    on the request path)."""
 
     def __init__(self, pool: Callable[[], Any]) -> None:
         self._pool = pool
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Any]:
+        yield from REGISTRY.collect()
         pool = self._pool()
         if pool is None:
             return
-        size = GaugeMetricFamily("leads_db_pool_size", "Configured database connections.")
-        size.add_metric([], pool.size())
-        used = GaugeMetricFamily("leads_db_pool_checked_out", "Connections in use.")
-        used.add_metric([], pool.checkedout())
-        idle = GaugeMetricFamily("leads_db_pool_checked_in", "Idle pooled connections.")
-        idle.add_metric([], pool.checkedin())
-        yield from (size, used, idle)
+        for name, documentation, value in (
+            ("leads_db_pool_size", "Configured database connections.", pool.size),
+            ("leads_db_pool_checked_out", "Connections in use.", pool.checkedout),
+            ("leads_db_pool_checked_in", "Idle pooled connections.", pool.checkedin),
+        ):
+            gauge = GaugeMetricFamily(name, documentation)
+            gauge.add_metric([], value())
+            yield gauge
 
 
 def registry_for(pool: Callable[[], Any]) -> CollectorRegistry:
     """The registry `/metrics` serves: this process's, or all workers' when
     PROMETHEUS_MULTIPROC_DIR is set (then pool gauges are left out: they are per process)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return registry
-    from prometheus_client import REGISTRY
-
     registry = CollectorRegistry()
-    registry.register(_Delegate(REGISTRY))
-    registry.register(PoolCollector(pool))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Scraped(pool))
     return registry
-
-
-class _Delegate(Collector):
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._registry = registry
-
-    def collect(self) -> Iterator[Any]:
-        yield from self._registry.collect()
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

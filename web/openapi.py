@@ -29,10 +29,6 @@ _SPACE = (
 _IS_TEST_TEXT = rf"^{_SPACE}*(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[01])?{_SPACE}*$"
 
 
-def _text(limit: int | None) -> dict[str, Any]:
-    return {"type": "string"} if limit is None else {"type": "string", "maxLength": limit}
-
-
 def _field_schema(field: PostedField) -> dict[str, Any]:
     """The JSON Schema of one row of the field table (domain/fields.py)."""
     schema: dict[str, Any] = {"description": field.description} if field.description else {}
@@ -43,7 +39,8 @@ def _field_schema(field: PostedField) -> dict[str, Any]:
         if field.limit is not None:
             schema["maxLength"] = field.limit
     elif field.type == "text_or_integer":
-        schema["oneOf"] = [_text(field.limit), {"type": "integer"}, {"type": "null"}]
+        text = {"type": "string", **({} if field.limit is None else {"maxLength": field.limit})}
+        schema["oneOf"] = [text, {"type": "integer"}, {"type": "null"}]
     else:  # flag
         schema["oneOf"] = [
             {"type": "boolean"},
@@ -76,12 +73,6 @@ _JSON_TYPES: dict[object, dict[str, Any]] = {
 }
 
 
-def _json_type(annotation: object) -> dict[str, Any]:
-    if get_origin(annotation) is Literal:
-        return {"type": "string", "enum": list(get_args(annotation))}
-    return dict(_JSON_TYPES[annotation])
-
-
 def _properties(result_type: type[Any]) -> dict[str, Any]:
     """The JSON members of a result dataclass; a dataclass member is inlined, as `as_json`
     renders it (`LeadIngested` = the `LeadView` fields, then `replayed`)."""
@@ -93,8 +84,10 @@ def _properties(result_type: type[Any]) -> dict[str, Any]:
         annotation = hints[field.name]
         if isinstance(annotation, type) and is_dataclass(annotation):
             properties.update(_properties(annotation))
+        elif get_origin(annotation) is Literal:
+            properties[field.name] = {"type": "string", "enum": list(get_args(annotation))}
         else:
-            properties[field.name] = _json_type(annotation)
+            properties[field.name] = dict(_JSON_TYPES[annotation])
     return properties
 
 
@@ -130,7 +123,6 @@ _EXAMPLE_VIEW = LeadView(
 
 
 def _error_schema(codes: Sequence[ErrorCode]) -> dict[str, Any]:
-    """The error envelope whose `code` is one of `codes`."""
     # client_not_allowed never tells a client which networks a source accepts.
     empty = all(code is ErrorCode.CLIENT_NOT_ALLOWED for code in codes)
     details = {"type": "object", "maxProperties": 0} if empty else {"type": "object"}
@@ -146,12 +138,6 @@ def _error_schema(codes: Sequence[ErrorCode]) -> dict[str, Any]:
     return {"type": "object", "required": ["error"], "properties": {"error": error}}
 
 
-_TEXT_SCHEMA = {
-    "type": "string",
-    "description": "One `name=value` line per value, names joined with `.` (domain/replies.py).",
-}
-
-
 def _answer(
     schema: dict[str, Any], description: str, root: str, example: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -162,15 +148,18 @@ def _answer(
     schemas = {
         ReplyFormat.JSON: schema,
         ReplyFormat.XML: {**xml_schema, "xml": {"name": root}},
-        ReplyFormat.TEXT: _TEXT_SCHEMA,
+        ReplyFormat.TEXT: {
+            "type": "string",
+            "description": "One `name=value` line per value, names joined with `.` "
+            "(domain/replies.py).",
+        },
     }
     content: dict[str, Any] = {}
     for media, reply_format in SERVED.items():
         content[media] = {"schema": schemas[reply_format]}
-        if example is not None and reply_format is ReplyFormat.JSON:
-            content[media]["example"] = example
-        elif example is not None:
-            content[media]["example"] = render(media, example, root).decode()
+        if example is not None:
+            json = reply_format is ReplyFormat.JSON
+            content[media]["example"] = example if json else render(media, example, root).decode()
     return {"description": description, "content": content}
 
 
@@ -199,20 +188,15 @@ def error_responses(codes: Iterable[ErrorCode]) -> dict[int, dict[str, Any]]:
     return responses
 
 
+def _lead_answer(description: str, replayed: bool) -> dict[str, Any]:
+    example = LeadIngested(_EXAMPLE_VIEW, replayed=replayed).as_json()
+    return _answer(LEAD_RESPONSE_SCHEMA, description, "lead", example)
+
+
 RESPONSES: dict[int, dict[str, Any]] = {
-    201: _answer(
-        LEAD_RESPONSE_SCHEMA,
-        "A new lead was created.",
-        "lead",
-        LeadIngested(_EXAMPLE_VIEW, replayed=False).as_json(),
-    ),
+    201: _lead_answer("A new lead was created.", replayed=False),
     200: {
-        **_answer(
-            LEAD_RESPONSE_SCHEMA,
-            "Replay: the lead already existed; its current state.",
-            "lead",
-            LeadIngested(_EXAMPLE_VIEW, replayed=True).as_json(),
-        ),
+        **_lead_answer("Replay: the lead already existed; its current state.", replayed=True),
         "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
     },
     **error_responses(code for code in ErrorCode if code not in _NOT_AN_OPERATION),

@@ -33,7 +33,6 @@ class RateLimitedLog:
         self._seen: dict[str, _Seen] = {}
 
     def warning(self, key: str, message: str, *args: object) -> bool:
-        """Log `message % args` unless `key` was logged less than `interval_s` ago."""
         now = self._clock()
         seen = self._seen.get(key)
         if seen is not None and now - seen.logged_at < self._interval_s:
