@@ -151,7 +151,7 @@ def plan_catalog(
                 if (code := getattr(entry.record, field)) not in codes[field]:
                     problem = f'"{code}" names no {field} in this file or in the catalog'
                     raise CatalogError(entry.label, field, problem)
-    stored = {s: {_identity(r): r for r in getattr(snapshot, s)} for s in SECTIONS}
+    stored = {s: {_identity(r): r for r in getattr(snapshot, s)} for s in SECTIONS[:4]}
     stored["mappings"] = _stored_mappings(snapshot.mappings)
     changes: dict[str, Any] = {s: _plan(s, getattr(document, s), stored[s]) for s in SECTIONS}
     plan = CatalogPlan(**changes)

@@ -99,8 +99,8 @@ def _is_port(text: str) -> bool:
     return 0 < len(text) <= 5 and text.isascii() and text.isdigit()
 
 
-def _trusted(address: Address, trusted: Sequence[Network]) -> bool:
-    return any(address in network for network in trusted)
+def _within(address: Address, networks: Sequence[Network]) -> bool:
+    return any(address in network for network in networks)
 
 
 def client_address(
@@ -111,7 +111,7 @@ def client_address(
     `forwarded_for` holds every `X-Forwarded-For` header value of the request, in order.
     """
     peer_address = parse_address(peer) if peer is not None else None
-    if peer_address is None or not _trusted(peer_address, trusted):
+    if peer_address is None or not _within(peer_address, trusted):
         return peer_address
     entries = [entry for value in forwarded_for for entry in value.split(",")]
     if not any(entry.strip() for entry in entries):
@@ -123,7 +123,7 @@ def client_address(
             return peer_address
         chain.append(address)
     for address in reversed(chain):
-        if not _trusted(address, trusted):
+        if not _within(address, trusted):
             return address
     # Every hop is a trusted proxy: the left-most is the farthest one known.
     return chain[0]
@@ -135,4 +135,4 @@ def network_allows(networks: Sequence[Network], address: Address | None) -> bool
     No networks means any address, including an unknown one; with networks, an unknown
     address is refused.
     """
-    return not networks or (address is not None and _trusted(address, networks))
+    return not networks or (address is not None and _within(address, networks))

@@ -9,6 +9,7 @@ date and time with an offset is refused, as it cannot be stored as one.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -69,11 +70,9 @@ def parse_consent_at(text: str | None) -> datetime | None:
     if text is None:
         return None
     value = text.strip()
-    try:
-        if _TIMESTAMP.fullmatch(value):
-            return datetime.fromisoformat(value.replace("z", "Z"))  # the pattern requires an offset
-    except ValueError:  # a date or time out of range, e.g. 2026-02-30
-        pass
+    if _TIMESTAMP.fullmatch(value):  # which requires an offset
+        with contextlib.suppress(ValueError):  # a date or time out of range, e.g. 2026-02-30
+            return datetime.fromisoformat(value.replace("z", "Z"))
     raise InvalidRequest(reason="invalid_timestamp", field="consent_at")
 
 

@@ -155,6 +155,16 @@ def _patch(owner: object, name: str, replacement: Any) -> None:
     setattr(owner, name, replacement)
 
 
+def _patch_all(protocol: type, **replacements: Any) -> None:
+    """A protocol class's patches, with the state and clean-up every protocol gets: refused or
+    not, the request timer, which `connection_lost` cancels."""
+    _patch(protocol, "_leads_refused", False)
+    _patch(protocol, "_leads_timer", None)
+    _patch(protocol, "connection_lost", _cancelling_timer(_original(protocol, "connection_lost")))
+    for name, replacement in replacements.items():
+        _patch(protocol, name, replacement)
+
+
 def _original(owner: object, name: str) -> Any:
     return _ORIGINALS.get((owner, name), getattr(owner, name))
 
@@ -209,20 +219,17 @@ def _install_httptools() -> None:
         _cancel_timer(self)
         on_message_complete(self)
 
-    for name, value in (
-        ("_leads_refused", False),
-        ("_leads_too_large", False),
-        ("_leads_header_bytes", 0),
-        ("_leads_bound", 0),
-        ("_leads_timer", None),
-        ("data_received", guarded_data_received),
-        ("on_headers_complete", checked_on_headers_complete),
-        ("send_400_response", send_400_response),
-        ("on_message_begin", timed_on_message_begin),
-        ("on_message_complete", timed_on_message_complete),
-        ("connection_lost", _cancelling_timer(_original(cls, "connection_lost"))),
-    ):
-        _patch(cls, name, value)
+    _patch_all(
+        cls,
+        _leads_too_large=False,
+        _leads_header_bytes=0,
+        _leads_bound=0,
+        data_received=guarded_data_received,
+        on_headers_complete=checked_on_headers_complete,
+        send_400_response=send_400_response,
+        on_message_begin=timed_on_message_begin,
+        on_message_complete=timed_on_message_complete,
+    )
 
 
 def _install_h11() -> None:
@@ -252,14 +259,7 @@ def _install_h11() -> None:
         # h11 gives up with "Receive buffer too long" when a header section outgrows it.
         _refuse_malformed(self, too_large=len(self.conn.trailing_data[0]) > limit)
 
-    for name, value in (
-        ("_leads_refused", False),
-        ("_leads_timer", None),
-        ("data_received", guarded_data_received),
-        ("send_400_response", send_400_response),
-        ("connection_lost", _cancelling_timer(_original(cls, "connection_lost"))),
-    ):
-        _patch(cls, name, value)
+    _patch_all(cls, data_received=guarded_data_received, send_400_response=send_400_response)
 
 
 async def service_unavailable(scope: Any, receive: Any, send: Callable[[Any], Any]) -> None:
