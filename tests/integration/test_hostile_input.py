@@ -38,7 +38,7 @@ from handlers.ingest_lead import IngestLeadHandler
 from infrastructure import migrate
 from infrastructure.settings import to_asyncpg_url
 from tests.faults.harness import Service, running_service
-from tests.support import Catalog, CatalogSource
+from tests.support import Catalog, CatalogSource, examples
 from web.app import create_app
 from web.errors import ERROR_ID_HEADER
 
@@ -96,7 +96,7 @@ def test_the_service_serves_the_schema_under_test(hostile: Hostile) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_documented_operation_conforms_to_its_schema(
     case: schemathesis.Case[Any], hostile: Hostile
 ) -> None:
@@ -195,7 +195,7 @@ def parse_or_reject(body: bytes) -> InvalidRequest | None:
     return None
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(hostile_bodies)
 @example(b'{"email":"a@example.com","email":"b@example.com"}')
 @example(b'{"email":"\\ud800"}')
@@ -247,7 +247,7 @@ valid_base: st.SearchStrategy[dict[str, str]] = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -1,24 +1,31 @@
 """Checks that are processes needing nothing from the rest of the suite — lint, types, domain
-coverage, collection without POSIX, the compose-like server — start when collection ends, one
-after another at a low CPU priority, so they run on what the other tests leave idle (most of
-them wait on servers and sockets); each test waits for the result of its own.
+coverage, collection without POSIX, the compose-like server — start when collection ends, once
+per run, one after another at a low CPU priority, so they run on what the other tests leave
+idle (most of them wait on servers and sockets); each test, in whichever process runs it,
+waits for the result of its own.
 
 A test module lists its checks in `BACKGROUND`, keyed by the name of the test (with its
 parameters) or of the fixture that reads the result, with `result(request)`. A check runs only
-when a test that needs it is collected.
+when a test that needs it is collected. Checks are known by the module's path (relative to the
+root, as in test ids), the same in every process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import importlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -92,16 +99,16 @@ def _lower_priority(process: subprocess.Popen[str]) -> None:
             os.setpriority(os.PRIO_PROCESS, process.pid, NICE)
 
 
-@dataclass
 class Runner:
-    """Runs the checks in order on one thread; `result` waits for one of them."""
+    """Runs the checks in order on one thread of the process that owns the run (the only
+    process, or xdist's controller); each outcome is written to a file of the run's directory,
+    where a test in any process waits for its own (`result`)."""
 
-    checks: dict[tuple[str, str], Check]
-    _tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="leads-static-")))
-    _done: dict[tuple[str, str], Outcome] = field(default_factory=dict)
-    _ready: threading.Condition = field(default_factory=threading.Condition)
-    _current: subprocess.Popen[str] | None = None
-    _stopped: bool = False
+    def __init__(self, checks: dict[tuple[str, str], Check], directory: Path) -> None:
+        self.checks = checks
+        self.directory = directory
+        self._current: subprocess.Popen[str] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         threading.Thread(target=self._run_all, name="static-checks", daemon=True).start()
@@ -111,12 +118,13 @@ class Runner:
             if self._stopped:
                 return
             try:
-                outcome = check.run(self._tmp, self._started)
+                outcome = check.run(self.directory, self._started)
             except Exception as error:  # reported by the test that waits for it
                 outcome = Outcome(-1, "", f"the check could not run: {error!r}")
-            with self._ready:
-                self._done[name] = outcome
-                self._ready.notify_all()
+            written = _outcome_path(self.directory, name)
+            partial = written.with_suffix(".partial")
+            partial.write_text(json.dumps(dataclasses.astuple(outcome)), encoding="utf-8")
+            partial.replace(written)
 
     def _started(self, process: subprocess.Popen[str]) -> None:
         self._current = process
@@ -124,43 +132,48 @@ class Runner:
         if self._stopped:
             process.kill()
 
-    def result(self, name: tuple[str, str]) -> Outcome:
-        with self._ready:
-            if not self._ready.wait_for(lambda: name in self._done, timeout=2 * TIMEOUT_S):
-                raise TimeoutError(f"the static check {name} did not end")
-            return self._done[name]
-
     def stop(self) -> None:
-        """Kills what still runs (an interrupted run) and removes the run's directory."""
+        """Kills what still runs (an interrupted run)."""
         self._stopped = True
         current = self._current
         if current is not None and current.poll() is None:
             current.kill()
-        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-RUNNER = pytest.StashKey[Runner]()
+def _outcome_path(directory: Path, name: tuple[str, str]) -> Path:
+    return directory / (urllib.parse.quote("::".join(name), safe="") + ".json")
 
 
-def start(session: pytest.Session) -> None:
-    """Starts the checks of the collected tests (the `pytest_collection_finish` hook)."""
-    if session.config.option.collectonly:
-        return
+def checks_of(nodeids: Iterable[str]) -> dict[tuple[str, str], Check]:
+    """The checks the collected tests need. A key naming a test runs when that test (with its
+    parameters) is collected; any other key (a fixture's name) when a test of its module is."""
+    names_by_module: dict[str, set[str]] = {}
+    for nodeid in nodeids:
+        module, _, name = nodeid.partition("::")
+        names_by_module.setdefault(module, set()).add(name)
     checks: dict[tuple[str, str], Check] = {}
-    for item in session.items:
-        module = getattr(item, "module", None)
-        listed: Mapping[str, Check] = getattr(module, "BACKGROUND", {})
-        for name in (item.name, *getattr(item, "fixturenames", ())):
-            if name in listed:
-                checks[(module.__name__, name)] = listed[name]
+    for module, names in names_by_module.items():
+        imported = importlib.import_module(module.removesuffix(".py").replace("/", "."))
+        listed: Mapping[str, Check] = getattr(imported, "BACKGROUND", {})
+        for key, check in listed.items():
+            if key in names or not key.startswith("test_"):
+                checks[(module, key)] = check
+    return checks
+
+
+def start(config: pytest.Config, nodeids: Iterable[str], directory: Path) -> None:
+    """Starts the checks of the collected tests, once per run, in the process that owns it."""
+    if RUNNER in config.stash or config.option.collectonly:
+        return
+    checks = checks_of(nodeids)
     if checks:
-        runner = Runner(checks)
-        session.config.stash[RUNNER] = runner
+        runner = Runner(checks, directory)
+        config.stash[RUNNER] = runner
         runner.start()
 
 
-def stop(session: pytest.Session) -> None:
-    runner = session.config.stash.get(RUNNER, None)
+def stop(config: pytest.Config) -> None:
+    runner = config.stash.get(RUNNER, None)
     if runner is not None:
         runner.stop()
 
@@ -168,4 +181,34 @@ def stop(session: pytest.Session) -> None:
 def result(request: pytest.FixtureRequest) -> Outcome:
     """The outcome of the check of the test, or fixture, that asks."""
     name = request.fixturename or request.node.name  # a fixture's request, else the test's
-    return request.config.stash[RUNNER].result((request.module.__name__, name))
+    module = request.path.relative_to(request.config.rootpath).as_posix()
+    path = _outcome_path(directory(request.config), (module, name))
+    deadline = time.monotonic() + 2 * TIMEOUT_S
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the static check {name} did not end")
+        time.sleep(0.1)
+    return Outcome(*json.loads(path.read_text(encoding="utf-8")))
+
+
+RUNNER = pytest.StashKey[Runner]()
+DIRECTORY_KEY = "leads_background_dir"
+
+
+def directory(config: pytest.Config) -> Path:
+    """The run's directory of outcomes: the owner's, handed to each xdist worker."""
+    workerinput: dict[str, str] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return Path(workerinput[DIRECTORY_KEY])
+    if _OWN_DIRECTORY not in config.stash:
+        config.stash[_OWN_DIRECTORY] = Path(tempfile.mkdtemp(prefix="leads-static-"))
+    return config.stash[_OWN_DIRECTORY]
+
+
+_OWN_DIRECTORY = pytest.StashKey[Path]()
+
+
+def remove_directory(config: pytest.Config) -> None:
+    own = config.stash.get(_OWN_DIRECTORY, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)

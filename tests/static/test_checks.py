@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -13,7 +14,9 @@ from tests.static.background import Check, python_m
 from tests.support import ROOT
 
 # These run in the background from the end of collection (background.py).
-PLATFORMS = ("linux", "win32", "darwin")
+# The platform the suite runs on, and the other family: Windows from POSIX, Linux from Windows
+# (CI's matrix runs the suite on Linux, Windows and macOS, so each platform is checked there).
+PLATFORMS = (sys.platform, "linux" if sys.platform == "win32" else "win32")
 # These run the CLI and the settings in subprocesses, which coverage does not follow: they
 # cover nothing here, in a third of the time.
 SUBPROCESS_ONLY = ("test_cli_verbs", "test_settings_errors", "test_settings_env_example")
@@ -43,6 +46,8 @@ BACKGROUND = {
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "-n",
+                "0",  # one process: coverage follows no xdist worker
                 "tests/unit",
                 *(f"--ignore=tests/unit/{name}.py" for name in SUBPROCESS_ONLY),
             ),

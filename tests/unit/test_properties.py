@@ -24,9 +24,9 @@ from domain.classification import (
 )
 from domain.errors import InvalidSource, InvalidSourceKey
 from domain.normalization import normalize_email, normalize_phone
-from tests.support import derive_idempotency_key
+from tests.support import derive_idempotency_key, examples
 
-fast = settings(max_examples=200, deadline=None)
+fast = settings(max_examples=examples(200), deadline=None)
 
 REGIONS = st.sampled_from([None, "US", "GB", "DE", "FR", "IT", "IN", "BR", "JP", "AU"])
 hostname_text = st.one_of(
