@@ -13,6 +13,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import GeneratorType
 from typing import Any, Protocol
@@ -62,7 +63,9 @@ def load_catalog_file(path: str | Path) -> Mapping[str, object]:
             f"{name}: malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
     except yaml.YAMLError as error:
-        raise CatalogFileError(f"{name}: malformed YAML: {_yaml_problem(error)}") from None
+        problem = getattr(error, "problem", None) or str(error)
+        where = _at(getattr(error, "problem_mark", None))
+        raise CatalogFileError(f"{name}: malformed YAML: {problem}{where}") from None
     except _Refused as error:
         raise CatalogFileError(f"{name}: {error}") from None
     except RecursionError:
@@ -90,11 +93,6 @@ def _read_text(path: str) -> str:
     else:
         data = Path(path).read_bytes()
     return data.decode("utf-8-sig")
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    problem = getattr(error, "problem", None) or str(error)
-    return f"{problem}{_at(getattr(error, 'problem_mark', None))}"
 
 
 def _at(mark: _Mark | None) -> str:
@@ -183,15 +181,13 @@ def _first_json_duplicate(text: str) -> tuple[str, str] | None:
 _MERGE_KEY = object()  # the `<<` key: its value's mappings are merged into its mapping
 
 
+@dataclass(slots=True)
 class _OpenMapping:
-    __slots__ = ("has_key", "key", "key_mark", "merged", "value")
-
-    def __init__(self) -> None:
-        self.value: dict[object, object] = {}
-        self.has_key = False  # a key waits for its value
-        self.key: object = None
-        self.key_mark: _Mark | None = None
-        self.merged: list[dict[object, object]] | None = None  # least precedent first
+    value: dict[object, object] = field(default_factory=dict)
+    has_key: bool = False  # a key waits for its value
+    key: object = None
+    key_mark: _Mark | None = None
+    merged: list[dict[object, object]] | None = None  # least precedent first
 
     def add(self, item: object, mark: _Mark | None) -> None:
         """`item` is the value of the key before it, or the next key."""
