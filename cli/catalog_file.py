@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,9 +119,7 @@ def _json(text: str) -> object:
         mapping = dict(pairs)
         if len(mapping) != len(pairs):
             # json.loads knows no positions: find the first repeated key again, with its own.
-            counts = Counter(key for key, _ in pairs)
-            key = next(key for key, _ in pairs if counts[key] > 1)
-            raise _duplicate(*(_first_json_duplicate(text) or (key, "")))
+            raise _first_json_duplicate(text)
         return mapping
 
     document = json.loads(text, object_pairs_hook=unique)
@@ -151,8 +148,9 @@ _JSON = json.JSONDecoder()
 _JSON_NAME_SEPARATOR = re.compile(r"[ \t\n\r]*:")
 
 
-def _first_json_duplicate(text: str) -> tuple[str, str] | None:
-    """The first key repeated within one object of valid JSON `text`, and where it is."""
+def _first_json_duplicate(text: str) -> _Refused:
+    """The first key repeated within one object of `text`, where json.loads found one: the
+    text up to the object holding it is valid JSON."""
     open_objects: list[set[str] | None] = []  # the keys seen so far; None for an array
     position = 0
     while (token := _JSON_STRUCTURE.search(text, position)) is not None:
@@ -166,13 +164,13 @@ def _first_json_duplicate(text: str) -> tuple[str, str] | None:
             if string in keys:
                 line = text.count("\n", 0, start) + 1
                 column = start - text.rfind("\n", 0, start)
-                return string, f" at line {line}, column {column}"
+                return _duplicate(string, f" at line {line}, column {column}")
             keys.add(string)
         elif token.group() in "{[":
             open_objects.append(set() if token.group() == "{" else None)
         else:
             open_objects.pop()
-    return None
+    raise AssertionError("json.loads found a repeated key")
 
 
 # --- YAML ------------------------------------------------------------------------------
