@@ -17,7 +17,7 @@ from cli.catalog import load_catalog_file, summary
 from cli.shared import execute
 from commands.catalog import ApplyCatalog
 from infrastructure import migrate
-from infrastructure.local_postgres import ResolvedDatabase, resolve_server
+from infrastructure.local_postgres import resolve_server
 from infrastructure.provisioning import ensure_database, with_database
 from infrastructure.settings import Settings
 from queries.catalog import ExportCatalog
@@ -39,16 +39,6 @@ def register(serve: argparse.ArgumentParser) -> None:
 
 def example_catalog_path() -> Path | None:
     return next((path for path in EXAMPLE_CATALOGS if path.is_file()), None)
-
-
-async def prepare(resolved: ResolvedDatabase) -> str:
-    """The database URL to serve from, migrated, with a catalog."""
-    url = resolved.server_url
-    if resolved.description != "DATABASE_URL":
-        # Created from the server's maintenance database, `postgres`, when missing.
-        url = await ensure_database(with_database(url, "postgres"), LOCAL_DATABASE_NAME)
-    await set_up(url)
-    return url
 
 
 async def set_up(url: str) -> bool:
@@ -79,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve_server(DATA_DIR)
     print(f"leads: database: {resolved.description}", flush=True)
     try:
-        url = asyncio.run(prepare(resolved))
+        url = resolved.server_url
+        if resolved.description != "DATABASE_URL":
+            # Created from the server's maintenance database, `postgres`, when missing.
+            url = asyncio.run(ensure_database(with_database(url, "postgres"), LOCAL_DATABASE_NAME))
+        asyncio.run(set_up(url))
         os.environ["DATABASE_URL"] = url
         uvicorn.run("web.app:app", host=args.host, port=args.port, workers=args.workers)
     finally:
