@@ -138,12 +138,11 @@ def posting_instructions(
         )
     )
     region = f", phone region {market.phone_region}" if market.phone_region else ""
-    vertical = description.vertical
     lines = [
         f"Posting instructions for source {source.code}: {source.name}",
         f"  offer     {offer.code}: {offer.name}",
         f"  market    {market.code}: {market.name}{region}",
-        f"  vertical  {vertical.code}: {vertical.name}",
+        f"  vertical  {description.vertical.code}: {description.vertical.name}",
     ]
     if not description.accepts_leads:
         why = "this source is inactive" if not source.active else f"offer {offer.code} is inactive"
