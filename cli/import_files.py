@@ -52,7 +52,6 @@ class BadRow:
 
 
 def format_of(name: str, given: str | None) -> str:
-    """The file's format: `given` (from --format), else from the file name's extension."""
     if given is not None:
         return given
     if name == "-":

@@ -42,8 +42,6 @@ def example_catalog_path() -> Path | None:
 
 
 async def set_up(url: str) -> bool:
-    """Migrate to the latest schema, then load the example catalog if the catalog is empty;
-    True when it did (`leads db setup`)."""
     await migrate.upgrade(url)
     return await load_example_catalog(url)
 
