@@ -96,10 +96,9 @@ def _intake_lines(source: Source) -> list[str]:
         lines.append(
             "  key reuse:  an idempotency key sent again replays its lead, whatever it carries"
         )
-    aliases = source.aliases
-    if aliases:
+    if source.aliases:
         lines += ["", "Your field names (accepted instead of ours; names match case-insensitively)"]
-        lines += _table([("you send", "stored as"), *sorted(aliases.items())])
+        lines += _table([("you send", "stored as"), *sorted(source.aliases.items())])
         lines.append("  Sending a name and its field with different values is an error.")
     return lines
 
