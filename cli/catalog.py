@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import io
 import sys
 from collections.abc import Callable
@@ -19,8 +18,7 @@ from collections.abc import Callable
 import yaml
 
 from cli.catalog_docs import posting_instructions
-from cli.catalog_file import CatalogFileError as CatalogFileError
-from cli.catalog_file import display_name
+from cli.catalog_file import CatalogFileError, display_name
 from cli.catalog_file import load_catalog_file as load_catalog_file
 from cli.shared import execute
 from commands.catalog import ApplyCatalog, CatalogApplied
@@ -70,9 +68,12 @@ def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[...
     """Prints the one-line reason of a bad catalog file or entry on stderr and exits 2;
     `cli.main` does the same for a database it cannot use."""
 
-    @functools.wraps(action)
     def run(args: argparse.Namespace) -> int:
-        _write_utf8()
+        # Files and pipes get UTF-8: Windows would write its code page (cp1252), which cannot
+        # hold every name and which `apply` does not read back. Its console takes UTF-8 too.
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower() != "utf-8":
+                stream.reconfigure(encoding="utf-8", errors=stream.errors)
         try:
             return action(args)
         except (CatalogError, CatalogFileError) as error:
@@ -88,14 +89,6 @@ def _reports_errors(action: Callable[[argparse.Namespace], int]) -> Callable[...
         return 2
 
     return run
-
-
-def _write_utf8() -> None:
-    """Files and pipes get UTF-8: Windows would write its code page (cp1252), which cannot
-    hold every name and which `apply` does not read back. Its console takes UTF-8 too."""
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower() != "utf-8":
-            stream.reconfigure(encoding="utf-8", errors=stream.errors)
 
 
 def summary(applied: CatalogApplied) -> str:
@@ -129,16 +122,14 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 @_reports_errors
-def _export(args: argparse.Namespace) -> int:
-    _ = args
+def _export(_: argparse.Namespace) -> int:
     document = asyncio.run(execute(ExportCatalog()))
     sys.stdout.write(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return 0
 
 
 @_reports_errors
-def _check(args: argparse.Namespace) -> int:
-    _ = args
+def _check(_: argparse.Namespace) -> int:
     report = asyncio.run(execute(CheckCatalog()))
     for problem in report.problems:
         print(f"{problem.severity}: {problem.message}")

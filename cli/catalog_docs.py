@@ -96,10 +96,9 @@ def _intake_lines(source: Source) -> list[str]:
         lines.append(
             "  key reuse:  an idempotency key sent again replays its lead, whatever it carries"
         )
-    aliases = source.aliases
-    if aliases:
+    if source.aliases:
         lines += ["", "Your field names (accepted instead of ours; names match case-insensitively)"]
-        lines += _table([("you send", "stored as"), *sorted(aliases.items())])
+        lines += _table([("you send", "stored as"), *sorted(source.aliases.items())])
         lines.append("  Sending a name and its field with different values is an error.")
     return lines
 
@@ -138,12 +137,11 @@ def posting_instructions(
         )
     )
     region = f", phone region {market.phone_region}" if market.phone_region else ""
-    vertical = description.vertical
     lines = [
         f"Posting instructions for source {source.code}: {source.name}",
         f"  offer     {offer.code}: {offer.name}",
         f"  market    {market.code}: {market.name}{region}",
-        f"  vertical  {vertical.code}: {vertical.name}",
+        f"  vertical  {description.vertical.code}: {description.vertical.name}",
     ]
     if not description.accepts_leads:
         why = "this source is inactive" if not source.active else f"offer {offer.code} is inactive"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import GeneratorType
 from typing import Any, Protocol
@@ -62,7 +62,9 @@ def load_catalog_file(path: str | Path) -> Mapping[str, object]:
             f"{name}: malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
     except yaml.YAMLError as error:
-        raise CatalogFileError(f"{name}: malformed YAML: {_yaml_problem(error)}") from None
+        problem = getattr(error, "problem", None) or str(error)
+        where = _at(getattr(error, "problem_mark", None))
+        raise CatalogFileError(f"{name}: malformed YAML: {problem}{where}") from None
     except _Refused as error:
         raise CatalogFileError(f"{name}: {error}") from None
     except RecursionError:
@@ -92,11 +94,6 @@ def _read_text(path: str) -> str:
     return data.decode("utf-8-sig")
 
 
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    problem = getattr(error, "problem", None) or str(error)
-    return f"{problem}{_at(getattr(error, 'problem_mark', None))}"
-
-
 def _at(mark: _Mark | None) -> str:
     return "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
 
@@ -122,9 +119,7 @@ def _json(text: str) -> object:
         mapping = dict(pairs)
         if len(mapping) != len(pairs):
             # json.loads knows no positions: find the first repeated key again, with its own.
-            counts = Counter(key for key, _ in pairs)
-            key = next(key for key, _ in pairs if counts[key] > 1)
-            raise _duplicate(*(_first_json_duplicate(text) or (key, "")))
+            raise _first_json_duplicate(text)
         return mapping
 
     document = json.loads(text, object_pairs_hook=unique)
@@ -153,8 +148,9 @@ _JSON = json.JSONDecoder()
 _JSON_NAME_SEPARATOR = re.compile(r"[ \t\n\r]*:")
 
 
-def _first_json_duplicate(text: str) -> tuple[str, str] | None:
-    """The first key repeated within one object of valid JSON `text`, and where it is."""
+def _first_json_duplicate(text: str) -> _Refused:
+    """The first key repeated within one object of `text`, where json.loads found one: the
+    text up to the object holding it is valid JSON."""
     open_objects: list[set[str] | None] = []  # the keys seen so far; None for an array
     position = 0
     while (token := _JSON_STRUCTURE.search(text, position)) is not None:
@@ -168,13 +164,13 @@ def _first_json_duplicate(text: str) -> tuple[str, str] | None:
             if string in keys:
                 line = text.count("\n", 0, start) + 1
                 column = start - text.rfind("\n", 0, start)
-                return string, f" at line {line}, column {column}"
+                return _duplicate(string, f" at line {line}, column {column}")
             keys.add(string)
         elif token.group() in "{[":
             open_objects.append(set() if token.group() == "{" else None)
         else:
             open_objects.pop()
-    return None
+    raise AssertionError("json.loads found a repeated key")
 
 
 # --- YAML ------------------------------------------------------------------------------
@@ -183,15 +179,13 @@ def _first_json_duplicate(text: str) -> tuple[str, str] | None:
 _MERGE_KEY = object()  # the `<<` key: its value's mappings are merged into its mapping
 
 
+@dataclass(slots=True)
 class _OpenMapping:
-    __slots__ = ("has_key", "key", "key_mark", "merged", "value")
-
-    def __init__(self) -> None:
-        self.value: dict[object, object] = {}
-        self.has_key = False  # a key waits for its value
-        self.key: object = None
-        self.key_mark: _Mark | None = None
-        self.merged: list[dict[object, object]] | None = None  # least precedent first
+    value: dict[object, object] = field(default_factory=dict)
+    has_key: bool = False  # a key waits for its value
+    key: object = None
+    key_mark: _Mark | None = None
+    merged: list[dict[object, object]] | None = None  # least precedent first
 
     def add(self, item: object, mark: _Mark | None) -> None:
         """`item` is the value of the key before it, or the next key."""

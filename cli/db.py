@@ -93,11 +93,9 @@ def _init_sql(args: argparse.Namespace) -> int:
     name = path.as_posix() if args.catalog else "examples/catalog.yaml"
     try:
         script = asyncio.run(init_sql(load_catalog_file(path), name))
-    except CatalogFileError as error:
-        print(f"leads: {error}", file=sys.stderr)
-        return 2
-    except CatalogError as error:
-        print(f"leads: {name}: {error}", file=sys.stderr)
+    except (CatalogFileError, CatalogError) as error:
+        where = "" if isinstance(error, CatalogFileError) else f"{name}: "  # its own says where
+        print(f"leads: {where}{error}", file=sys.stderr)
         return 2
     if args.output is None:
         sys.stdout.write(script)

@@ -52,7 +52,6 @@ class BadRow:
 
 
 def format_of(name: str, given: str | None) -> str:
-    """The file's format: `given` (from --format), else from the file name's extension."""
     if given is not None:
         return given
     if name == "-":
@@ -128,12 +127,9 @@ def _header(reader: Reader, limit: int) -> list[str]:
     except StopIteration:
         raise LeadFileError("the file is empty: a CSV file starts with a header row") from None
     except _Unreadable as unreadable:
-        too_large = unreadable.row.error.details["reason"] == "body_too_large"
-        problem = (
-            f"is larger than {limit} bytes"
-            if too_large
-            else "is not valid CSV: a quoted name is not closed"
-        )
+        problem = "is not valid CSV: a quoted name is not closed"
+        if unreadable.row.error.details["reason"] == "body_too_large":
+            problem = f"is larger than {limit} bytes"
         raise LeadFileError(f"line 1: the header row {problem}") from None
     except csv.Error as error:
         raise LeadFileError(f"line 1: the header row is not valid CSV: {error}") from None
@@ -299,10 +295,9 @@ def _jsonl_rows(stream: BinaryIO, limit: int) -> Generator[Row | BadRow, None, N
 def _json_line_error(error: InvalidRequest) -> InvalidRequest:
     reason = error.details.get("reason")
     if reason == "malformed_json":
-        cause = error.__cause__
-        where = (
-            f": {cause.msg} at column {cause.colno}" if isinstance(cause, JSONDecodeError) else ""
-        )
+        where = ""
+        if isinstance(cause := error.__cause__, JSONDecodeError):
+            where = f": {cause.msg} at column {cause.colno}"
         return InvalidRequest(f"The line is not valid JSON{where}.", reason="malformed_json")
     if reason == "not_an_object":
         return InvalidRequest("The line is not a JSON object.", reason="not_an_object")

@@ -142,21 +142,18 @@ def _row_commands(file: str, source_id: str | None, source_key: str | None) -> T
 
 def run(args: argparse.Namespace) -> int:
     name = "<stdin>" if args.file == STDIN else args.file
-    try:
-        file_format = format_of(args.file, args.format)
-        to_command = _row_commands(args.file, args.source_id, args.source_key)
-    except LeadFileError as error:
-        return _fail(f"{name}: {error}")
-    except UsageError as error:
-        return _fail(str(error))
     settings = Settings.from_env()
     with contextlib.ExitStack() as stack:
         try:
+            file_format = format_of(args.file, args.format)
+            to_command = _row_commands(args.file, args.source_id, args.source_key)
             stream = stack.enter_context(_open_input(args.file))
             reader = read_rows(stream, file_format, settings.max_body_bytes)
             stack.callback(_close, reader)  # before the stream closes: a reader may hold it
             # The first row now: a file without a usable header fails before the database.
             first = next(reader, None)
+        except UsageError as error:
+            return _fail(str(error))
         except (LeadFileError, OSError) as error:
             return _fail(f"{name}: {_reading_problem(error)}")
         try:

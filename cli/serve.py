@@ -14,10 +14,10 @@ from pathlib import Path
 import uvicorn
 
 from cli.catalog import load_catalog_file, summary
+from cli.shared import execute
 from commands.catalog import ApplyCatalog
 from infrastructure import migrate
-from infrastructure.container import bootstrap
-from infrastructure.local_postgres import ResolvedDatabase, resolve_server
+from infrastructure.local_postgres import resolve_server
 from infrastructure.provisioning import ensure_database, with_database
 from infrastructure.settings import Settings
 from queries.catalog import ExportCatalog
@@ -41,36 +41,21 @@ def example_catalog_path() -> Path | None:
     return next((path for path in EXAMPLE_CATALOGS if path.is_file()), None)
 
 
-async def prepare(resolved: ResolvedDatabase) -> str:
-    """The database URL to serve from, migrated, with a catalog."""
-    url = resolved.server_url
-    if resolved.description != "DATABASE_URL":
-        # Created from the server's maintenance database, `postgres`, when missing.
-        url = await ensure_database(with_database(url, "postgres"), LOCAL_DATABASE_NAME)
-    await set_up(url)
-    return url
-
-
 async def set_up(url: str) -> bool:
-    """Migrate to the latest schema, then load the example catalog if the catalog is empty;
-    True when it did (`leads db setup`)."""
     await migrate.upgrade(url)
     return await load_example_catalog(url)
 
 
 async def load_example_catalog(url: str) -> bool:
     """Apply the example catalog when the catalog has no market yet; True when it did."""
-    application = bootstrap(Settings(database_url=url))
-    try:
-        if (await application.query(ExportCatalog()))["markets"]:
-            return False
-        path = example_catalog_path()
-        if path is None:
-            print("leads: the catalog is empty; load one with `leads catalog apply FILE`")
-            return False
-        applied = await application.bus.execute(ApplyCatalog(load_catalog_file(path)))
-    finally:
-        await application.close()
+    settings = Settings(database_url=url)
+    if (await execute(ExportCatalog(), settings))["markets"]:
+        return False
+    path = example_catalog_path()
+    if path is None:
+        print("leads: the catalog is empty; load one with `leads catalog apply FILE`")
+        return False
+    applied = await execute(ApplyCatalog(load_catalog_file(path)), settings)
     print(f"leads: loaded the example catalog {path}: {summary(applied)}", flush=True)
     return True
 
@@ -82,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve_server(DATA_DIR)
     print(f"leads: database: {resolved.description}", flush=True)
     try:
-        url = asyncio.run(prepare(resolved))
+        url = resolved.server_url
+        if resolved.description != "DATABASE_URL":
+            # Created from the server's maintenance database, `postgres`, when missing.
+            url = asyncio.run(ensure_database(with_database(url, "postgres"), LOCAL_DATABASE_NAME))
+        asyncio.run(set_up(url))
         os.environ["DATABASE_URL"] = url
         uvicorn.run("web.app:app", host=args.host, port=args.port, workers=args.workers)
     finally:
