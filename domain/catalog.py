@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
@@ -127,6 +127,7 @@ class HttpMapping:
 
 
 Record = TypeVar("Record", Market, Vertical, Offer, Source, HttpMapping)
+Identity = str | tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,38 +421,38 @@ def parse_catalog(document: object) -> CatalogDocument:
 # --- the stored catalog as a document ----------------------------------------------------
 
 
-def _rows(records: Iterable[Record]) -> list[dict[str, object]]:
-    return [dataclasses.asdict(record) for record in records]
-
-
 _INTAKE_FIELDS = ("require_key", "allowed_networks", "field_aliases", "key_reuse", "reply_format")
 _DEFAULTS = Source("", "", "")  # every intake field as a source that uses none has it
 
 
-def _source_row(source: Source) -> dict[str, object]:
-    row = dataclasses.asdict(source)
+def identity(record: Market | Vertical | Offer | Source | HttpMapping) -> Identity:
+    """What names a record in its section: its code, or a mapping's source and place."""
+    return record.identity if isinstance(record, HttpMapping) else record.code
+
+
+def _row(record: Market | Vertical | Offer | Source | HttpMapping) -> dict[str, object]:
+    row = dataclasses.asdict(record)
+    if not isinstance(record, Source):
+        return row
     row.update(
-        allowed_networks=list(source.allowed_networks),
-        field_aliases=dict(source.field_aliases),
-        reply_format=source.reply_format.value,
+        allowed_networks=list(record.allowed_networks),
+        field_aliases=dict(record.field_aliases),
+        reply_format=record.reply_format.value,
     )
     # The intake fields only when the source uses them, so a catalog that never used them
     # exports as it always did.
     return {
         name: value
         for name, value in row.items()
-        if name not in _INTAKE_FIELDS or getattr(source, name) != getattr(_DEFAULTS, name)
+        if name not in _INTAKE_FIELDS or getattr(record, name) != getattr(_DEFAULTS, name)
     }
 
 
 def catalog_document(snapshot: CatalogSnapshot) -> dict[str, list[dict[str, object]]]:
     """The stored catalog in the document format, ordered for diffs."""
     return {
-        "markets": _rows(sorted(snapshot.markets, key=lambda m: m.code)),
-        "verticals": _rows(sorted(snapshot.verticals, key=lambda v: v.code)),
-        "offers": _rows(sorted(snapshot.offers, key=lambda o: o.code)),
-        "sources": [_source_row(s) for s in sorted(snapshot.sources, key=lambda s: s.code)],
-        "mappings": _rows(sorted(snapshot.mappings, key=lambda m: m.identity)),
+        section: [_row(record) for record in sorted(getattr(snapshot, section), key=identity)]
+        for section in SECTIONS
     }
 
 
