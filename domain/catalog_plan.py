@@ -210,16 +210,13 @@ def _check_keys(document: CatalogDocument, plan: CatalogPlan, snapshot: CatalogS
             raise CatalogError(entry.label, "source_key", f'is already the key of source "{owner}"')
     for entry, change in zip(document.sources, plan.sources, strict=True):
         key = change.record.source_key
-        if not change.record.require_key:
-            continue
-        if key is None:
-            problem = "this source has no source_key"
-        elif len(key) < MIN_REQUIRED_KEY_LENGTH:
-            problem = "its source_key is shorter"  # never echo the key, nor its length
-        else:
-            continue
-        raise CatalogError(
-            entry.label,
-            "require_key",
-            f"needs a source_key of at least {MIN_REQUIRED_KEY_LENGTH} characters: {problem}",
-        )
+        if change.record.require_key and (key is None or len(key) < MIN_REQUIRED_KEY_LENGTH):
+            # Never echo the key, nor its length.
+            problem = (
+                "this source has no source_key" if key is None else "its source_key is shorter"
+            )
+            raise CatalogError(
+                entry.label,
+                "require_key",
+                f"needs a source_key of at least {MIN_REQUIRED_KEY_LENGTH} characters: {problem}",
+            )
