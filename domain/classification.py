@@ -52,11 +52,9 @@ def parse_source_id(value: object) -> int | None:
         number = value
     elif isinstance(value, str) and len(value) <= MAX_SOURCE_ID_LENGTH:
         digits = value.strip()
-        # isdigit() alone accepts Arabic-Indic or full-width digits; only ASCII is a source id.
-        if not (digits.isascii() and digits.isdigit()):
-            raise InvalidSource(reason="malformed")
         significant = digits.lstrip("0")
-        if len(significant) > _MAX_SOURCE_ID_DIGITS:
+        # isdigit() alone accepts Arabic-Indic or full-width digits; only ASCII is a source id.
+        if not (digits.isascii() and digits.isdigit()) or len(significant) > _MAX_SOURCE_ID_DIGITS:
             raise InvalidSource(reason="malformed")
         number = int(significant or "0")
     else:
