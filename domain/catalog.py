@@ -420,7 +420,7 @@ _DEFAULTS = Source("", "", "")  # every intake field as a source that uses none 
 
 
 def identity(record: Market | Vertical | Offer | Source | HttpMapping) -> Identity:
-    """What names a record in its section: its code, or a mapping's source and place."""
+    """What names a record in its section: its code, or a mapping's source, hostname and prefix."""
     return record.identity if isinstance(record, HttpMapping) else record.code
 
 
