@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
@@ -127,6 +127,7 @@ class HttpMapping:
 
 
 Record = TypeVar("Record", Market, Vertical, Offer, Source, HttpMapping)
+Identity = str | tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,6 @@ class CatalogSnapshot:
 
 # --- reading a document ----------------------------------------------------------------
 
-_MISSING = object()
 _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -184,7 +184,7 @@ class _EntryReader:
         self.label = f"{section} #{number}"
         if not isinstance(raw, Mapping):
             raise CatalogError(self.label, None, "must be a mapping of field names to values")
-        self._raw: Mapping[object, object] = raw
+        self.raw: Mapping[object, object] = raw
         identifier = raw.get(allowed[0])  # a mapping is named by its source, the rest by code
         if isinstance(identifier, str) and identifier.strip():
             self.label += f' "{identifier.strip()}"'
@@ -197,12 +197,9 @@ class _EntryReader:
     def error(self, name: str, problem: str) -> CatalogError:
         return CatalogError(self.label, name, problem)
 
-    def value(self, name: str) -> object:
-        return self._raw.get(name, _MISSING)
-
     def text(self, name: str, default: str = "") -> str:
-        value = self.value(name)
-        if value is _MISSING or (value is None and default):
+        value = self.raw.get(name)
+        if value is None and default:
             return default
         if not isinstance(value, str):
             raise self.error(name, "must be a string" + _type_hint(value))
@@ -215,7 +212,7 @@ class _EntryReader:
 
     def optional_text(self, name: str, canonical: Callable[[str], str], problem: str) -> str | None:
         """A nullable string, canonicalized; `problem` when `canonical` refuses it."""
-        if self.value(name) is _MISSING or self.value(name) is None:
+        if self.raw.get(name) is None:
             return None
         text = self.text(name)
         try:
@@ -224,16 +221,14 @@ class _EntryReader:
             raise self.error(name, problem) from None  # never echo the value: it may be a key
 
     def choice(self, name: str, options: Sequence[str]) -> str:
-        """One of `options`, the first when left out."""
+        """One of `options`, the first when null."""
         value = self.text(name, default=options[0])
         if value not in options:
             raise self.error(name, f"must be one of {', '.join(options)}")
         return value
 
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.value(name)
-        if value is _MISSING:
-            return default
+    def flag(self, name: str) -> bool:
+        value = self.raw.get(name)
         if not isinstance(value, bool):
             raise self.error(name, "must be true or false")
         return value
@@ -247,10 +242,9 @@ def canonical_phone_region(region: str) -> str:
     return canonical
 
 
-def _allowed_networks(reader: _EntryReader) -> tuple[str, ...]:
-    name = "allowed_networks"
-    value = reader.value(name)
-    if value is _MISSING or value is None:
+def _allowed_networks(reader: _EntryReader, name: str) -> tuple[str, ...]:
+    value = reader.raw.get(name)
+    if value is None:
         return ()
     if not isinstance(value, list):
         raise reader.error(name, "must be a list of networks such as [203.0.113.0/24]")
@@ -268,10 +262,9 @@ def _allowed_networks(reader: _EntryReader) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def _field_aliases(reader: _EntryReader) -> tuple[tuple[str, str], ...]:
-    name = "field_aliases"
-    value = reader.value(name)
-    if value is _MISSING or value is None:
+def _field_aliases(reader: _EntryReader, name: str) -> tuple[tuple[str, str], ...]:
+    value = reader.raw.get(name)
+    if value is None:
         return ()
     if not isinstance(value, Mapping):
         raise reader.error(
@@ -312,40 +305,41 @@ def _field_aliases(reader: _EntryReader) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(aliases.items()))
 
 
-def _hostname(reader: _EntryReader) -> str:
-    hostname = canonical_hostname(reader.text("hostname"))
+def _hostname(reader: _EntryReader, name: str) -> str:
+    hostname = canonical_hostname(reader.text(name))
     if hostname is None or ("." not in hostname.strip("[]") and ":" not in hostname):
         raise reader.error(
-            "hostname", "must be a host name such as leads.example.com (no scheme, no path)"
+            name, "must be a host name such as leads.example.com (no scheme, no path)"
         )
     return hostname
 
 
-def _path_prefix(reader: _EntryReader) -> str:
-    prefix = reader.text("path_prefix", default="/")
+def _path_prefix(reader: _EntryReader, name: str) -> str:
+    prefix = reader.text(name, default="/")
     if "?" in prefix or "#" in prefix:
-        raise reader.error("path_prefix", "must be a path, without a query or fragment")
+        raise reader.error(name, "must be a path, without a query or fragment")
     return canonical_path_prefix(prefix)
 
 
-# How each field that is not plain required text is read; the rest are `reader.text`.
-_FIELD_READERS: dict[str, Callable[[_EntryReader], object]] = {
-    "phone_region": lambda reader: reader.optional_text(
-        "phone_region",
+# How each field that is not plain required text is read, when the entry gives it (one it
+# leaves out gets its record's default); the rest are `_EntryReader.text`.
+_FIELD_READERS: dict[str, Callable[[_EntryReader, str], object]] = {
+    "phone_region": lambda reader, name: reader.optional_text(
+        name,
         canonical_phone_region,
         "must be a two-letter region code that phonenumbers supports (e.g. US, GB, DE), or null",
     ),
-    "source_key": lambda reader: reader.optional_text(
-        "source_key",
+    "source_key": lambda reader, name: reader.optional_text(
+        name,
         canonical_source_key,
         f"must match {SOURCE_KEY_PATTERN} after NFKC normalization, trimming and lower-casing",
     ),
-    "active": lambda reader: reader.flag("active", default=True),
-    "require_key": lambda reader: reader.flag("require_key", default=False),
+    "active": _EntryReader.flag,
+    "require_key": _EntryReader.flag,
     "allowed_networks": _allowed_networks,
     "field_aliases": _field_aliases,
-    "key_reuse": lambda reader: cast(KeyReuse, reader.choice("key_reuse", KEY_REUSE_POLICIES)),
-    "reply_format": lambda reader: ReplyFormat(reader.choice("reply_format", REPLY_FORMATS)),
+    "key_reuse": lambda reader, name: cast(KeyReuse, reader.choice(name, KEY_REUSE_POLICIES)),
+    "reply_format": lambda reader, name: ReplyFormat(reader.choice(name, REPLY_FORMATS)),
     "hostname": _hostname,
     "path_prefix": _path_prefix,
 }
@@ -383,13 +377,14 @@ def _entries(section: str, raw_entries: object) -> tuple[Entry[Any], ...]:
     for number, raw in enumerate(raw_entries, start=1):
         reader = _EntryReader(section, number, raw, allowed)
         for name in required:
-            if reader.value(name) is _MISSING or reader.value(name) is None:
+            if reader.raw.get(name) is None:
                 raise reader.error(name, "is required")
         values: dict[str, Any] = {
-            name: _FIELD_READERS[name](reader) if name in _FIELD_READERS else reader.text(name)
+            name: _FIELD_READERS.get(name, _EntryReader.text)(reader, name)
             for name in names
+            if name in reader.raw
         }
-        omitted = frozenset(name for name in kept if reader.value(name) is _MISSING)
+        omitted = frozenset(name for name in kept if name not in reader.raw)
         entries.append(Entry(reader.label, record(**values), omitted))
     return tuple(entries)
 
@@ -420,38 +415,38 @@ def parse_catalog(document: object) -> CatalogDocument:
 # --- the stored catalog as a document ----------------------------------------------------
 
 
-def _rows(records: Iterable[Record]) -> list[dict[str, object]]:
-    return [dataclasses.asdict(record) for record in records]
-
-
 _INTAKE_FIELDS = ("require_key", "allowed_networks", "field_aliases", "key_reuse", "reply_format")
 _DEFAULTS = Source("", "", "")  # every intake field as a source that uses none has it
 
 
-def _source_row(source: Source) -> dict[str, object]:
-    row = dataclasses.asdict(source)
+def identity(record: Market | Vertical | Offer | Source | HttpMapping) -> Identity:
+    """What names a record in its section: its code, or a mapping's source, hostname and prefix."""
+    return record.identity if isinstance(record, HttpMapping) else record.code
+
+
+def _row(record: Market | Vertical | Offer | Source | HttpMapping) -> dict[str, object]:
+    row = dataclasses.asdict(record)
+    if not isinstance(record, Source):
+        return row
     row.update(
-        allowed_networks=list(source.allowed_networks),
-        field_aliases=dict(source.field_aliases),
-        reply_format=source.reply_format.value,
+        allowed_networks=list(record.allowed_networks),
+        field_aliases=dict(record.field_aliases),
+        reply_format=record.reply_format.value,
     )
     # The intake fields only when the source uses them, so a catalog that never used them
     # exports as it always did.
     return {
         name: value
         for name, value in row.items()
-        if name not in _INTAKE_FIELDS or getattr(source, name) != getattr(_DEFAULTS, name)
+        if name not in _INTAKE_FIELDS or getattr(record, name) != getattr(_DEFAULTS, name)
     }
 
 
 def catalog_document(snapshot: CatalogSnapshot) -> dict[str, list[dict[str, object]]]:
     """The stored catalog in the document format, ordered for diffs."""
     return {
-        "markets": _rows(sorted(snapshot.markets, key=lambda m: m.code)),
-        "verticals": _rows(sorted(snapshot.verticals, key=lambda v: v.code)),
-        "offers": _rows(sorted(snapshot.offers, key=lambda o: o.code)),
-        "sources": [_source_row(s) for s in sorted(snapshot.sources, key=lambda s: s.code)],
-        "mappings": _rows(sorted(snapshot.mappings, key=lambda m: m.identity)),
+        section: [_row(record) for record in sorted(getattr(snapshot, section), key=identity)]
+        for section in SECTIONS
     }
 
 

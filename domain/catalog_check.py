@@ -23,12 +23,10 @@ from domain.catalog import (
 from domain.client_address import NetworkError, canonical_network
 from domain.fields import ALIAS_TARGETS
 
-Severity = Literal["error", "warning"]
-
 
 @dataclass(frozen=True, slots=True)
 class CatalogProblem:
-    severity: Severity
+    severity: Literal["error", "warning"]
     kind: str
     message: str
 
@@ -135,15 +133,15 @@ def check_catalog(snapshot: CatalogSnapshot) -> CatalogReport:
             )
         )
     for source in snapshot.sources:
-        if source.active and not offers[source.offer].active:
+        if not source.active:
+            continue
+        if not offers[source.offer].active:
             warn(
                 "source_of_inactive_offer",
                 f"active source {source.code} belongs to inactive offer {source.offer}, "
                 "so it takes no leads",
             )
-    for source in snapshot.sources:
-        if source.active:
-            _intake_problems(source, snapshot.mappings, warn)
+        _intake_problems(source, snapshot.mappings, warn)
     order = {"error": 0, "warning": 1}
     return CatalogReport(tuple(sorted(problems, key=lambda p: (order[p.severity], p.message))))
 

@@ -10,7 +10,7 @@ delete. A plan that would make a hostname and path prefix ambiguous (SPEC §5.3:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal
 
@@ -22,11 +22,13 @@ from domain.catalog import (
     CatalogSnapshot,
     Entry,
     HttpMapping,
+    Identity,
     Market,
     Offer,
     Record,
     Source,
     Vertical,
+    identity,
 )
 from domain.catalog_check import Ambiguity, find_ambiguities
 
@@ -90,19 +92,15 @@ class CatalogPlan:
         )
 
 
-def _identity(record: Market | Vertical | Offer | Source | HttpMapping) -> Hashable:
-    return record.identity if isinstance(record, HttpMapping) else record.code
-
-
 def _plan(
-    section: str, entries: Sequence[Entry[Record]], stored: Mapping[Hashable, Record]
+    section: str, entries: Sequence[Entry[Record]], stored: Mapping[Identity, Record]
 ) -> tuple[PlannedChange[Record], ...]:
     kind = section.removesuffix("s")
     changes: list[PlannedChange[Record]] = []
     for entry in entries:
         record = entry.record
         subject = record.label if isinstance(record, HttpMapping) else record.code
-        current = stored.get(_identity(record))
+        current = stored.get(identity(record))
         if current is None:
             changes.append(PlannedChange(kind, subject, "create", record, None))
             continue
@@ -117,13 +115,13 @@ def _plan(
     return tuple(changes)
 
 
-def _stored_mappings(mappings: Iterable[HttpMapping]) -> dict[Hashable, HttpMapping]:
+def _stored_mappings(mappings: Iterable[HttpMapping]) -> dict[Identity, HttpMapping]:
     """Stored mappings by canonical identity; a row already in canonical form wins a tie.
 
     Rows written with plain SQL may hold a hostname or prefix that is not canonical; the
     document's entry then matches it and rewrites it canonical.
     """
-    by_identity: dict[Hashable, HttpMapping] = {}
+    by_identity: dict[Identity, HttpMapping] = {}
     for mapping in mappings:
         identity = (mapping.source, *mapping.place)
         if identity not in by_identity or mapping.identity == identity:
@@ -151,7 +149,7 @@ def plan_catalog(
                 if (code := getattr(entry.record, field)) not in codes[field]:
                     problem = f'"{code}" names no {field} in this file or in the catalog'
                     raise CatalogError(entry.label, field, problem)
-    stored = {s: {_identity(r): r for r in getattr(snapshot, s)} for s in SECTIONS[:4]}
+    stored = {s: {identity(r): r for r in getattr(snapshot, s)} for s in SECTIONS[:4]}
     stored["mappings"] = _stored_mappings(snapshot.mappings)
     changes: dict[str, Any] = {s: _plan(s, getattr(document, s), stored[s]) for s in SECTIONS}
     plan = CatalogPlan(**changes)
@@ -212,16 +210,13 @@ def _check_keys(document: CatalogDocument, plan: CatalogPlan, snapshot: CatalogS
             raise CatalogError(entry.label, "source_key", f'is already the key of source "{owner}"')
     for entry, change in zip(document.sources, plan.sources, strict=True):
         key = change.record.source_key
-        if not change.record.require_key:
-            continue
-        if key is None:
-            problem = "this source has no source_key"
-        elif len(key) < MIN_REQUIRED_KEY_LENGTH:
-            problem = "its source_key is shorter"  # never echo the key, nor its length
-        else:
-            continue
-        raise CatalogError(
-            entry.label,
-            "require_key",
-            f"needs a source_key of at least {MIN_REQUIRED_KEY_LENGTH} characters: {problem}",
-        )
+        if change.record.require_key and (key is None or len(key) < MIN_REQUIRED_KEY_LENGTH):
+            # Never echo the key, nor its length.
+            problem = (
+                "this source has no source_key" if key is None else "its source_key is shorter"
+            )
+            raise CatalogError(
+                entry.label,
+                "require_key",
+                f"needs a source_key of at least {MIN_REQUIRED_KEY_LENGTH} characters: {problem}",
+            )

@@ -52,11 +52,9 @@ def parse_source_id(value: object) -> int | None:
         number = value
     elif isinstance(value, str) and len(value) <= MAX_SOURCE_ID_LENGTH:
         digits = value.strip()
-        # isdigit() alone accepts Arabic-Indic or full-width digits; only ASCII is a source id.
-        if not (digits.isascii() and digits.isdigit()):
-            raise InvalidSource(reason="malformed")
         significant = digits.lstrip("0")
-        if len(significant) > _MAX_SOURCE_ID_DIGITS:
+        # isdigit() alone accepts Arabic-Indic or full-width digits; only ASCII is a source id.
+        if not (digits.isascii() and digits.isdigit()) or len(significant) > _MAX_SOURCE_ID_DIGITS:
             raise InvalidSource(reason="malformed")
         number = int(significant or "0")
     else:
@@ -76,23 +74,20 @@ def canonical_source_key(value: str) -> str:
     return key
 
 
-def _strip_port(host: str) -> str | None:
-    """The host without its `:port`; None when what follows the host is not a port."""
+def _split_port(host: str) -> tuple[str, str | None]:
+    """The host and its port (None without one). The host is empty when what follows it is not
+    `:port`, or when a second colon makes it an unbracketed IPv6 address, which a Host header
+    cannot carry."""
     if host.startswith("["):
         end = host.find("]")
-        if end < 0:
-            return None
-        name, rest = host[: end + 1], host[end + 1 :]
-        if rest and not (rest[0] == ":" and _is_port(rest[1:])):
-            return None
-        return name
+        rest = host[end + 1 :]
+        if end < 0 or (rest and rest[0] != ":"):
+            return "", None
+        return host[: end + 1], rest[1:] if rest else None
     if ":" not in host:
-        return host
+        return host, None
     name, _, port = host.partition(":")
-    # A second colon means an unbracketed IPv6 address, which a Host header cannot carry.
-    if ":" in port or not _is_port(port):
-        return None
-    return name
+    return ("", None) if ":" in port else (name, port)
 
 
 def _is_port(port: str) -> bool:
@@ -120,14 +115,7 @@ def check_host(values: Sequence[str]) -> None:
         )
     if not values:
         return
-    host = values[0].strip()
-    if host.startswith("["):
-        rest = host[host.find("]") + 1 :] if "]" in host else ""
-        port = rest[1:] if rest.startswith(":") else None
-    else:
-        # No colon: no port; more than one: an unbracketed IPv6 address, which is not a port
-        # problem (canonical_hostname rejects it).
-        port = host.partition(":")[2] if host.count(":") == 1 else None
+    _, port = _split_port(values[0].strip())
     if port is not None and not _is_port(port):
         raise InvalidRequest(
             "The Host header's port is not a number from 0 to 65535.",
@@ -138,8 +126,8 @@ def check_host(values: Sequence[str]) -> None:
 
 def canonical_hostname(host: str) -> str | None:
     """The canonical form of a Host header (SPEC §5.3); None when empty or unconvertible."""
-    name = _strip_port(host.strip().lower())
-    if name is None:
+    name, port = _split_port(host.strip().lower())
+    if port is not None and not _is_port(port):
         return None
     name = name.removesuffix(".")
     if not name:

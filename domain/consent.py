@@ -26,18 +26,6 @@ _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})"
 )
 
-# The lead's consent columns: each posted field as posted, and the normalized ones.
-CONSENT_COLUMNS: tuple[str, ...] = (
-    "trustedform_cert_url",
-    "trustedform_cert_id",
-    "trustedform_ping_url",
-    "jornaya_leadid",
-    "normalized_jornaya_leadid",
-    "tcpa_consent_text",
-    "consent_at",
-    "page_url",
-)
-
 
 def trustedform_cert_id(url: str | None) -> str | None:
     """The certificate id of a `https://cert.trustedform.com/<40 hex digits>` URL, lower-case;
@@ -77,8 +65,8 @@ def parse_consent_at(text: str | None) -> datetime | None:
 
 
 def consent_columns(typed: Mapping[str, str | None]) -> dict[str, object]:
-    """The value of each of CONSENT_COLUMNS, from the typed consent fields of a submission
-    (blank text counts as absent, as for every field)."""
+    """The lead's consent columns: each posted field as posted, and the normalized ones, from
+    the typed consent fields of a submission (blank text counts as absent, as for every field)."""
     posted = {name: value for name, value in typed.items() if value is not None and value.strip()}
     return {
         "trustedform_cert_url": posted.get("trustedform_cert_url"),
@@ -90,3 +78,6 @@ def consent_columns(typed: Mapping[str, str | None]) -> dict[str, object]:
         "consent_at": parse_consent_at(posted.get("consent_at")),
         "page_url": posted.get("page_url"),
     }
+
+
+CONSENT_COLUMNS: tuple[str, ...] = tuple(consent_columns({}))

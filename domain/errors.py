@@ -211,8 +211,6 @@ class InvalidSourceKey(LeadError):
 
 
 class SourceKeyRequired(InvalidSourceKey):
-    """The source takes leads only with its own key, and the request carried none."""
-
     default_message = "This source requires its source_key in every post."
 
     def __init__(self, message: str | None = None, **details: object) -> None:
@@ -220,8 +218,6 @@ class SourceKeyRequired(InvalidSourceKey):
 
 
 class ClientNotAllowed(LeadError):
-    """The client address is outside the source's allowed networks (never listed to it)."""
-
     code = ErrorCode.CLIENT_NOT_ALLOWED
     default_message = "This source does not accept leads from the address this request came from."
 

@@ -91,8 +91,6 @@ def parse_json(body: bytes | str) -> dict[str, object]:
             parse_int=_parse_int,
             parse_float=_parse_float,
         )
-    except InvalidRequest:
-        raise
     except RecursionError:
         raise InvalidRequest("The JSON body is nested too deeply.", reason="too_deep") from None
     except ValueError as error:  # JSONDecodeError, bad UTF-8, over-long integers

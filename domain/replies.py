@@ -34,8 +34,6 @@ _QUALITY = re.compile(r"0(?:\.\d{0,3})?|1(?:\.0{0,3})?")
 
 
 class ReplyFormat(StrEnum):
-    """A format an answer is written in."""
-
     JSON = "json"
     XML = "xml"
     TEXT = "text"
