@@ -16,8 +16,8 @@ from infrastructure.container import Application, bootstrap
 from infrastructure.database_problems import connection_error, diagnose
 from infrastructure.settings import Settings
 from web import docs, health, http_limits, leads, metrics
-from web.errors import install_error_handlers, log_unavailable
-from web.openapi import with_ingest_paths
+from web.errors import install_error_handlers, report_unavailable
+from web.openapi import INGEST_PATHS
 from web.startup import SettingsErrorAtStartup
 
 
@@ -43,7 +43,7 @@ def _configure_logging(level: str) -> None:
 async def _warn_if_unusable(app: FastAPI, settings: Settings) -> None:
     error = await connection_error(settings.database_url, settings.db_timeout_s)
     if error is not None and diagnose(error) is not None:
-        log_unavailable(app.state.database_warnings, settings.database_url, error)
+        report_unavailable(app.state, error)
 
 
 class _LeadsApp(FastAPI):
@@ -106,7 +106,10 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_ingest_paths(generate_openapi())
+            schema = generate_openapi()
+            # The ingest operations, listed first.
+            schema["paths"] = {**INGEST_PATHS, **schema.get("paths", {})}
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -30,7 +30,7 @@ async def readyz(request: Request) -> Response:
     try:
         readiness = await request.app.state.application.query(CheckReadiness())
     except ServiceUnavailable as error:
-        problem = report_unavailable(request, error)
+        problem = report_unavailable(request.app.state, error)
         if problem is None:
             message, reason = "The database is unavailable (busy or too slow).", "unavailable"
         else:
