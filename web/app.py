@@ -99,9 +99,8 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
     install_error_handlers(app)
     app.add_middleware(SettingsErrorAtStartup)
     app.router.routes.extend(leads.routes)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(docs.router)
+    for module in (health, metrics, docs):
+        app.include_router(module.router)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
