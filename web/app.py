@@ -68,7 +68,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         app.state.settings = settings
         app.state.bus = application.bus
         app.state.application = application
-        app.state.metrics = metrics.registry_for(lambda: application.engine.pool)
+        app.state.metrics = metrics.registry_for(application.engine)
         # A wrong password or no server: one WARNING line now, not a surprise per request
         # (the same rate-limited line the first failing request would log).
         probe = asyncio.create_task(_warn_if_unusable(app, settings))
