@@ -28,8 +28,6 @@ class UnknownQuery(LookupError):
 
 
 class QueryDispatcher:
-    """Answers a query with the handler registered for its exact type."""
-
     def __init__(self, handlers: Mapping[type[Query[Any]], QueryHandler[Any, Any]]) -> None:
         self._handlers = dict(handlers)
 
