@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infrastructure.container import Application, bootstrap
 from infrastructure.database_problems import connection_error, diagnose
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, SettingsError
 from web import docs, health, http_limits, leads, metrics
 from web.errors import install_error_handlers, report_unavailable
 from web.openapi import INGEST_PATHS
-from web.startup import SettingsErrorAtStartup
 
 
 class _DropQueryString(logging.Filter):
@@ -44,6 +44,28 @@ async def _warn_if_unusable(app: FastAPI, settings: Settings) -> None:
     error = await connection_error(settings.database_url, settings.db_timeout_s)
     if error is not None and diagnose(error) is not None:
         report_unavailable(app.state, error)
+
+
+class _SettingsErrorAtStartup:
+    """Starlette reports a failed lifespan startup with the traceback, which uvicorn logs;
+    for a SettingsError the line alone says what to fix, and stops uvicorn."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_line(message: Message) -> None:
+            # Starlette sends the failure while it handles the exception.
+            error = sys.exception()
+            if message["type"] == "lifespan.startup.failed" and isinstance(error, SettingsError):
+                message = {**message, "message": str(error)}
+            await send(message)
+
+        await self.app(scope, receive, send_line)
 
 
 class _LeadsApp(FastAPI):
@@ -97,7 +119,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(SettingsErrorAtStartup)
+    app.add_middleware(_SettingsErrorAtStartup)
     app.router.routes.extend(leads.routes)
     for module in (health, metrics, docs):
         app.include_router(module.router)
