@@ -302,8 +302,7 @@ def install() -> None:
     _install_h11()
     for module in (httptools_impl, h11_impl):
         _patch(module, "service_unavailable", service_unavailable)
-    # uvicorn wraps the application after importing it, so this applies to the process that
-    # imported it (`python -m uvicorn web.app:app`, `leads serve`, each of `--workers N`).
+    # uvicorn wraps the application after importing it, so this replacement is in time.
     _patch(uvicorn.config, "ProxyHeadersMiddleware", without_proxy_headers)
 
 
