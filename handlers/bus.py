@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from commands.base import Command
 
 R = TypeVar("R")
-C_contra = TypeVar("C_contra", contravariant=True)
-R_co = TypeVar("R_co", covariant=True)
-
-
-class Handler(Protocol[C_contra, R_co]):
-    def __call__(self, command: C_contra, /) -> Awaitable[R_co]: ...
+Handler = Callable[[Any], Awaitable[Any]]
 
 
 class UnknownCommand(LookupError):
@@ -34,9 +29,9 @@ class CommandBus:
     ) -> None:
         self._handler_types = dict(handler_types)
         self._resolve = resolve
-        self._handlers: dict[type[Command[Any]], Handler[Any, Any]] = {}
+        self._handlers: dict[type[Command[Any]], Handler] = {}
 
-    def handler_for(self, command_type: type[Command[Any]]) -> Handler[Any, Any]:
+    def handler_for(self, command_type: type[Command[Any]]) -> Handler:
         handler = self._handlers.get(command_type)
         if handler is None:
             try:

@@ -41,9 +41,5 @@ class ErasureStore(Protocol):
 
 # Opens an erasure store (a connection) for one command.
 OpenErasureStore = Callable[[], AbstractAsyncContextManager[ErasureStore]]
-
-
-class CriterionHasher(Protocol):
-    """A keyed hash of a normalized email or phone number, for the audit row."""
-
-    def __call__(self, kind: CriterionKind, value: str) -> str: ...
+# A keyed hash of a normalized email or phone number, for the audit row.
+CriterionHasher = Callable[[CriterionKind, str], str]

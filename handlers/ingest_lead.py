@@ -146,32 +146,26 @@ def _new_lead(
 ) -> NewLead:
     """The lead, once its source admits it (domain/intake.py) and its aliases apply; a
     refusal is answered in the source's reply format."""
+    client = command.client
     try:
-        return _admitted_lead(source, command, hostname, path)
+        admit_lead(
+            require_key=source.require_key,
+            # Classification made sure a presented key is this source's own.
+            key_presented=not is_absent(command.source_key),
+            # Allowed networks restrict where HTTP posts come from; a lead with no HTTP client
+            # (`leads import`, run by an operator with database credentials) has no address.
+            allowed_networks=source.allowed_networks if client is not None else (),
+            client=client.address if client is not None else None,
+        )
+        return NewLead.create(
+            source,
+            command.fields.with_aliases(source.field_aliases),
+            command.client_idempotency_key,
+            received_host=hostname,
+            received_path=path,
+            client_ip=client.address if client is not None else None,
+            user_agent=client.user_agent if client is not None else None,
+        )
     except LeadError as error:
         error.reply_format = source.reply_format
         raise
-
-
-def _admitted_lead(
-    source: SourceBinding, command: IngestLead, hostname: str | None, path: str
-) -> NewLead:
-    client = command.client
-    admit_lead(
-        require_key=source.require_key,
-        # Classification made sure a presented key is this source's own.
-        key_presented=not is_absent(command.source_key),
-        # Allowed networks restrict where HTTP posts come from; a lead with no HTTP client
-        # (`leads import`, run by an operator with database credentials) has no address.
-        allowed_networks=source.allowed_networks if client is not None else (),
-        client=client.address if client is not None else None,
-    )
-    return NewLead.create(
-        source,
-        command.fields.with_aliases(source.field_aliases),
-        command.client_idempotency_key,
-        received_host=hostname,
-        received_path=path,
-        client_ip=client.address if client is not None else None,
-        user_agent=client.user_agent if client is not None else None,
-    )

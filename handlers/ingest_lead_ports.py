@@ -36,7 +36,6 @@ class LeadRepository(Protocol):
         """One statement: insert unless `(source_id, idempotency_key)` exists, and only while
         the catalog is still at `catalog_version` and the lead's source still active and bound
         as `lead.source` says."""
-        ...
 
 
 class LeadStore(Protocol):

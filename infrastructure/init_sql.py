@@ -42,19 +42,6 @@ def schema_sql() -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-class _Recorder:
-    """Stands in for a connection: writes each statement down with its values inlined."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    async def execute(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> None:
-        values = {name: _literal(value) for name, value in (params or {}).items()}
-        bound = statement.bindparams(**values) if values else statement
-        sql = bound.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
-        self.statements.append(f"{sql};")
-
-
 def _literal(value: object) -> object:
     """A list as PostgreSQL's array text (`{"a","b"}`), which the statements cast; SQLAlchemy
     has no literal form for an untyped list."""
@@ -65,10 +52,19 @@ def _literal(value: object) -> object:
 
 
 class _ScriptUnitOfWork(SqlCatalogRepository):
-    def __init__(self, recorder: _Recorder) -> None:
-        # The repository only calls `execute`, which the recorder provides.
-        super().__init__(cast(AsyncConnection, recorder))
+    """Its own connection: writes each statement down with its values inlined."""
+
+    def __init__(self) -> None:
+        # The repository only calls `execute`, which this class provides.
+        super().__init__(cast(AsyncConnection, self))
+        self.statements: list[str] = []
         self.committed = False
+
+    async def execute(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> None:
+        values = {name: _literal(value) for name, value in (params or {}).items()}
+        bound = statement.bindparams(**values) if values else statement
+        sql = bound.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
+        self.statements.append(f"{sql};")
 
     async def snapshot(self) -> CatalogSnapshot:
         return CatalogSnapshot()
@@ -79,13 +75,12 @@ class _ScriptUnitOfWork(SqlCatalogRepository):
 
 async def catalog_sql(document: Mapping[str, object]) -> str:
     """The statements `leads catalog apply` runs for `document` on an empty catalog."""
-    recorder = _Recorder()
-    unit_of_work = _ScriptUnitOfWork(recorder)
+    unit_of_work = _ScriptUnitOfWork()
     handler = ApplyCatalogHandler(lambda: contextlib.nullcontext(unit_of_work))
     await handler(ApplyCatalog(document))
     if not unit_of_work.committed:
         return ""
-    return "BEGIN;\n\n" + "\n\n".join(recorder.statements) + "\n\nCOMMIT;\n"
+    return "BEGIN;\n\n" + "\n\n".join(unit_of_work.statements) + "\n\nCOMMIT;\n"
 
 
 async def init_sql(document: Mapping[str, object], catalog_name: str) -> str:

@@ -12,13 +12,6 @@ from infrastructure.schema_revision import MIGRATIONS_DIR
 from infrastructure.settings import to_asyncpg_url
 
 
-def _config(connection: Connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    return config
-
-
 async def _run(database_url: str, action: str, revision: str) -> None:
     engine = create_async_engine(to_asyncpg_url(database_url))
     try:
@@ -27,7 +20,10 @@ async def _run(database_url: str, action: str, revision: str) -> None:
             await connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7235712348)")
 
             def run(sync_connection: Connection) -> None:
-                getattr(command, action)(_config(sync_connection), revision)
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS_DIR))
+                config.attributes["connection"] = sync_connection
+                getattr(command, action)(config, revision)
 
             await connection.run_sync(run)
     finally:

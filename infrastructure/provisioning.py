@@ -8,13 +8,11 @@ import asyncpg
 
 
 def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 def asyncpg_dsn(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(scheme="postgresql"))
+    return urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
 
 
 def _quote(name: str) -> str:

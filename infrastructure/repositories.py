@@ -133,23 +133,20 @@ class SqlSourceRepository:
         return None if row is None else Versioned(_binding(row), row["catalog_version"])
 
 
-def insert_lead_params(lead: NewLead) -> dict[str, object]:
-    """The value of each of LEAD_COLUMNS for `lead`."""
-    return {
-        **{name: getattr(lead.source, name) for name in _BINDINGS},
-        **{name: getattr(lead, name) for name in _OWN},
-        **{name: lead.contact.get(name) for name in CONTACT_FIELDS},
-        **lead.consent,
-        "attributes": json.dumps(lead.attributes, ensure_ascii=False, separators=(",", ":")),
-    }
-
-
 class SqlLeadRepository:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 
     async def add(self, lead: NewLead, catalog_version: int) -> Written:
-        params = {**insert_lead_params(lead), "catalog_version": catalog_version}
+        # The value of each of LEAD_COLUMNS, and the version the lead's source was read at.
+        params = {
+            **{name: getattr(lead.source, name) for name in _BINDINGS},
+            **{name: getattr(lead, name) for name in _OWN},
+            **{name: lead.contact.get(name) for name in CONTACT_FIELDS},
+            **lead.consent,
+            "attributes": json.dumps(lead.attributes, ensure_ascii=False, separators=(",", ":")),
+            "catalog_version": catalog_version,
+        }
         row = await self._connection.fetchrow(WRITE_LEAD.sql, *WRITE_LEAD.args(params))
         if not row["current"]:
             return Written(lead=None, stale=True)

@@ -6,12 +6,12 @@ class whose constructor takes the reader port it needs, wired by the composition
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
-Q_contra = TypeVar("Q_contra", contravariant=True)
+Q = TypeVar("Q")
 
 
 class Query(Generic[R_co]):
@@ -20,8 +20,7 @@ class Query(Generic[R_co]):
     __slots__ = ()
 
 
-class QueryHandler(Protocol[Q_contra, R_co]):
-    def __call__(self, query: Q_contra, /) -> Awaitable[R_co]: ...
+QueryHandler = Callable[[Q], Awaitable[R]]
 
 
 class UnknownQuery(LookupError):
@@ -29,8 +28,6 @@ class UnknownQuery(LookupError):
 
 
 class QueryDispatcher:
-    """Answers a query with the handler registered for its exact type."""
-
     def __init__(self, handlers: Mapping[type[Query[Any]], QueryHandler[Any, Any]]) -> None:
         self._handlers = dict(handlers)
 

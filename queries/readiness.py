@@ -30,8 +30,6 @@ class SchemaProbe(Protocol):
 
 
 class CheckReadinessHandler:
-    """Compares the database's schema revision with the code's."""
-
     def __init__(self, probe: SchemaProbe) -> None:
         self._probe = probe
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infrastructure.container import Application, bootstrap
 from infrastructure.database_problems import connection_error, diagnose
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, SettingsError
 from web import docs, health, http_limits, leads, metrics
-from web.errors import install_error_handlers, log_unavailable
-from web.openapi import with_ingest_paths
-from web.startup import SettingsErrorAtStartup
+from web.errors import install_error_handlers, report_unavailable
+from web.openapi import INGEST_PATHS
 
 
 class _DropQueryString(logging.Filter):
@@ -43,7 +43,29 @@ def _configure_logging(level: str) -> None:
 async def _warn_if_unusable(app: FastAPI, settings: Settings) -> None:
     error = await connection_error(settings.database_url, settings.db_timeout_s)
     if error is not None and diagnose(error) is not None:
-        log_unavailable(app.state.database_warnings, settings.database_url, error)
+        report_unavailable(app.state, error)
+
+
+class _SettingsErrorAtStartup:
+    """Starlette reports a failed lifespan startup with the traceback, which uvicorn logs;
+    for a SettingsError the line alone says what to fix, and stops uvicorn."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_line(message: Message) -> None:
+            # Starlette sends the failure while it handles the exception.
+            error = sys.exception()
+            if message["type"] == "lifespan.startup.failed" and isinstance(error, SettingsError):
+                message = {**message, "message": str(error)}
+            await send(message)
+
+        await self.app(scope, receive, send_line)
 
 
 class _LeadsApp(FastAPI):
@@ -68,7 +90,7 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         app.state.settings = settings
         app.state.bus = application.bus
         app.state.application = application
-        app.state.metrics = metrics.registry_for(lambda: application.engine.pool)
+        app.state.metrics = metrics.registry_for(application.engine)
         # A wrong password or no server: one WARNING line now, not a surprise per request
         # (the same rate-limited line the first failing request would log).
         probe = asyncio.create_task(_warn_if_unusable(app, settings))
@@ -97,16 +119,18 @@ def create_app(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(SettingsErrorAtStartup)
+    app.add_middleware(_SettingsErrorAtStartup)
     app.router.routes.extend(leads.routes)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(docs.router)
+    for module in (health, metrics, docs):
+        app.include_router(module.router)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_ingest_paths(generate_openapi())
+            schema = generate_openapi()
+            # The ingest operations, listed first.
+            schema["paths"] = {**INGEST_PATHS, **schema.get("paths", {})}
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, State
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -65,20 +65,14 @@ def error_response(
     )
 
 
-def report_unavailable(request: Request, error: BaseException) -> DatabaseProblem | None:
-    state = request.app.state
-    return log_unavailable(state.database_warnings, state.settings.database_url, error)
-
-
-def log_unavailable(
-    warnings: RateLimitedLog, url: str, error: BaseException
-) -> DatabaseProblem | None:
+def report_unavailable(state: State, error: BaseException) -> DatabaseProblem | None:
     """One line per cause per minute: a misconfiguration gets its cause, the URL (password
     hidden) and the fix; a passing failure (down, too slow, overloaded) the driver's words."""
+    warnings: RateLimitedLog = state.database_warnings
     cause = error.__cause__ or error
     problem = diagnose(cause)
     if problem is not None and problem.reason != UNREACHABLE:
-        line = problem.line(url)
+        line = problem.line(state.settings.database_url)
         warnings.warning(problem.reason, "database misconfigured, answering 503: %s", line)
     else:
         key = type(root_cause(cause)).__name__
@@ -89,7 +83,7 @@ def log_unavailable(
 async def lead_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, LeadError)
     if error.code is ErrorCode.SERVICE_UNAVAILABLE:
-        report_unavailable(request, error)
+        report_unavailable(request.app.state, error)
     media = reply_media(request.headers, error.reply_format)
     return error_response(error.code, error.message, error.details, media=media)
 

@@ -26,35 +26,32 @@ async def healthz() -> Response:
     responses={503: RESPONSES[503]},
 )
 async def readyz(request: Request) -> Response:
-    media = reply_media(request.headers)
+    details: dict[str, object]
     try:
         readiness = await request.app.state.application.query(CheckReadiness())
     except ServiceUnavailable as error:
-        problem = report_unavailable(request, error)
+        problem = report_unavailable(request.app.state, error)
         if problem is None:
-            message, reason = "The database is unavailable (busy or too slow).", "unavailable"
+            message = "The database is unavailable (busy or too slow)."
+            details = {"reason": "unavailable"}
         else:
             message = f"The database is not usable: {problem.cause}; {problem.fix}."
-            reason = problem.reason
-        return error_response(
-            ErrorCode.SERVICE_UNAVAILABLE, message, {"reason": reason}, media=media
-        )
-    if not readiness.ready:
+            details = {"reason": problem.reason}
+    else:
+        if readiness.ready:
+            body = {"status": "ready", "schema_revision": readiness.schema_revision}
+            return Response(orjson.dumps(body), media_type="application/json")
         request.app.state.database_warnings.warning(
             readiness.reason,
             "database schema at revision %s, expected %s: run `leads db upgrade`",
             readiness.schema_revision,
             readiness.expected_revision,
         )
-        return error_response(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "The database schema is not at the latest migration; run `leads db upgrade`.",
-            {
-                "reason": readiness.reason,
-                "schema_revision": readiness.schema_revision,
-                "expected_revision": readiness.expected_revision,
-            },
-            media=media,
-        )
-    body = {"status": "ready", "schema_revision": readiness.schema_revision}
-    return Response(orjson.dumps(body), media_type="application/json")
+        message = "The database schema is not at the latest migration; run `leads db upgrade`."
+        details = {
+            "reason": readiness.reason,
+            "schema_revision": readiness.schema_revision,
+            "expected_revision": readiness.expected_revision,
+        }
+    media = reply_media(request.headers)
+    return error_response(ErrorCode.SERVICE_UNAVAILABLE, message, details, media=media)

@@ -140,16 +140,6 @@ def _timed_out(protocol: Any) -> None:
     _refuse(protocol, ErrorCode.REQUEST_TIMEOUT, message, {"timeout_s": _request_timeout_s})
 
 
-def _cancelling_timer(connection_lost: Callable[[Any, Exception | None], None]) -> Any:
-    """`connection_lost` that first cancels the request timer: nothing left to time out."""
-
-    def timed_connection_lost(self: Any, exc: Exception | None) -> None:
-        _cancel_timer(self)
-        connection_lost(self, exc)
-
-    return timed_connection_lost
-
-
 def _patch(owner: object, name: str, replacement: Any) -> None:
     _ORIGINALS.setdefault((owner, name), getattr(owner, name, _ABSENT))
     setattr(owner, name, replacement)
@@ -157,10 +147,16 @@ def _patch(owner: object, name: str, replacement: Any) -> None:
 
 def _patch_all(protocol: type, **replacements: Any) -> None:
     """A protocol class's patches, with the state and clean-up every protocol gets: refused or
-    not, the request timer, which `connection_lost` cancels."""
+    not, the request timer, which `connection_lost` cancels: nothing is left to time out."""
+    connection_lost = _original(protocol, "connection_lost")
+
+    def timed_connection_lost(self: Any, exc: Exception | None) -> None:
+        _cancel_timer(self)
+        connection_lost(self, exc)
+
     _patch(protocol, "_leads_refused", False)
     _patch(protocol, "_leads_timer", None)
-    _patch(protocol, "connection_lost", _cancelling_timer(_original(protocol, "connection_lost")))
+    _patch(protocol, "connection_lost", timed_connection_lost)
     for name, replacement in replacements.items():
         _patch(protocol, name, replacement)
 
@@ -306,8 +302,7 @@ def install() -> None:
     _install_h11()
     for module in (httptools_impl, h11_impl):
         _patch(module, "service_unavailable", service_unavailable)
-    # uvicorn wraps the application after importing it, so this applies to the process that
-    # imported it (`python -m uvicorn web.app:app`, `leads serve`, each of `--workers N`).
+    # uvicorn wraps the application after importing it, so this replacement is in time.
     _patch(uvicorn.config, "ProxyHeadersMiddleware", without_proxy_headers)
 
 

@@ -14,12 +14,12 @@ from starlette.types import Receive, Scope, Send
 
 from commands.ingest_lead import HttpClient, IngestLead, LeadIngested
 from domain.catalog import LEADS_PATH
+from domain.classification import check_host, check_request_path
 from domain.errors import LeadError
 from domain.replies import CONTENT_TYPES, ReplyFormat, render
 from web.body import read_fields
 from web.errors import UnexpectedErrorMiddleware, client_disconnected, lead_error, reply_media
 from web.metrics import ingest_failed, ingest_succeeded
-from web.request_checks import check_request_origin
 
 
 class _AnySubPath(Convertor[str]):
@@ -73,12 +73,13 @@ def _client(request: Request) -> HttpClient:
     )
 
 
-async def build_command(request: Request) -> IngestLead:
-    fields = await read_fields(request, request.app.state.settings.max_body_bytes)
-    host, path = _origin(request)
-    return IngestLead.from_posted(
-        fields, request.headers.getlist("idempotency-key"), host, path, _client(request)
-    )
+def check_request_origin(request: Request) -> None:
+    """Refuses a path or Host header that cannot be stored or mapped unambiguously."""
+    scope = request.scope
+    raw_path: bytes | None = scope.get("raw_path")
+    # The raw path is ASCII on the wire (servers reject anything else); latin-1 cannot fail.
+    check_request_path(scope["path"], None if raw_path is None else raw_path.decode("latin-1"))
+    check_host(request.headers.getlist("host"))
 
 
 def lead_response(lead: LeadIngested, media: str = ReplyFormat.JSON.media_type) -> Response:
@@ -96,7 +97,12 @@ async def ingest_lead(request: Request) -> Response:
     started = time.perf_counter()
     try:
         check_request_origin(request)
-        lead: LeadIngested = await request.app.state.bus.execute(await build_command(request))
+        fields = await read_fields(request, request.app.state.settings.max_body_bytes)
+        host, path = _origin(request)
+        command = IngestLead.from_posted(
+            fields, request.headers.getlist("idempotency-key"), host, path, _client(request)
+        )
+        lead: LeadIngested = await request.app.state.bus.execute(command)
     except Exception as error:
         ingest_failed(error, started)
         raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -19,6 +19,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -63,14 +64,12 @@ class _Scraped(Collector):
     """This process's metrics, then the connection pool's state, read at scrape time (no cost
     on the request path)."""
 
-    def __init__(self, pool: Callable[[], Any]) -> None:
-        self._pool = pool
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
 
     def collect(self) -> Iterator[Any]:
         yield from REGISTRY.collect()
-        pool = self._pool()
-        if pool is None:
-            return
+        pool: Any = self._engine.pool  # replaced when the engine is disposed: read it now
         for name, documentation, value in (
             ("leads_db_pool_size", "Configured database connections.", pool.size),
             ("leads_db_pool_checked_out", "Connections in use.", pool.checkedout),
@@ -81,14 +80,14 @@ class _Scraped(Collector):
             yield gauge
 
 
-def registry_for(pool: Callable[[], Any]) -> CollectorRegistry:
+def registry_for(engine: AsyncEngine) -> CollectorRegistry:
     """The registry `/metrics` serves: this process's, or all workers' when
     PROMETHEUS_MULTIPROC_DIR is set (then pool gauges are left out: they are per process)."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
-        registry.register(_Scraped(pool))
+        registry.register(_Scraped(engine))
     return registry
 
 

@@ -263,9 +263,3 @@ INGEST_PATHS: dict[str, Any] = {
         )
     },
 }
-
-
-def with_ingest_paths(schema: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI's generated schema plus the ingest operations, listed first."""
-    schema["paths"] = {**INGEST_PATHS, **schema.get("paths", {})}
-    return schema
