@@ -108,6 +108,15 @@ def test_omitted_optional_fields_are_recorded_and_defaulted() -> None:
     assert parsed.mappings[0].record.path_prefix == "/"
 
 
+def test_a_sources_choices_are_read_and_anything_else_is_refused() -> None:
+    given = {"code": "a", "name": "A", "offer": "o", "key_reuse": "reject", "reply_format": "xml"}
+    source = parse_catalog(document(sources=[given])).sources[0].record
+    assert (source.key_reuse, source.reply_format) == ("reject", "xml")
+    error = error_of(document(sources=[{**given, "reply_format": "yaml"}]))
+    assert (error.entry, error.field) == ('sources #1 "a"', "reply_format")
+    assert "must be one of json, xml, text" in str(error)
+
+
 def test_explicit_null_is_not_omitted() -> None:
     raw = document(sources=[{"code": "a", "name": "A", "offer": "o", "source_key": None}])
     entry = parse_catalog(raw).sources[0]
