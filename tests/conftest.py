@@ -67,8 +67,8 @@ def _server_problem(config: pytest.Config) -> str | None:
         shutil.rmtree(data_dir, ignore_errors=True)
         return str(error)
     config.stash[_RESOLVED] = (resolved, data_dir)
-    error = asyncio.run(connection_error(resolved.server_url))
-    problem = None if error is None else diagnose(error)
+    refused = asyncio.run(connection_error(resolved.server_url))
+    problem = None if refused is None else diagnose(refused)
     if problem is None:
         return None
     _remove_server(config)
