@@ -14,9 +14,9 @@ from pathlib import Path
 import uvicorn
 
 from cli.catalog import load_catalog_file, summary
-from cli.shared import execute
 from commands.catalog import ApplyCatalog
 from infrastructure import migrate
+from infrastructure.container import bootstrap
 from infrastructure.local_postgres import resolve_server
 from infrastructure.provisioning import ensure_database, with_database
 from infrastructure.settings import Settings
@@ -48,14 +48,17 @@ async def set_up(url: str) -> bool:
 
 async def load_example_catalog(url: str) -> bool:
     """Apply the example catalog when the catalog has no market yet; True when it did."""
-    settings = Settings(database_url=url)
-    if (await execute(ExportCatalog(), settings))["markets"]:
-        return False
-    path = example_catalog_path()
-    if path is None:
-        print("leads: the catalog is empty; load one with `leads catalog apply FILE`")
-        return False
-    applied = await execute(ApplyCatalog(load_catalog_file(path)), settings)
+    application = bootstrap(Settings(database_url=url))  # one pool for the query and the apply
+    try:
+        if (await application.query(ExportCatalog()))["markets"]:
+            return False
+        path = example_catalog_path()
+        if path is None:
+            print("leads: the catalog is empty; load one with `leads catalog apply FILE`")
+            return False
+        applied = await application.bus.execute(ApplyCatalog(load_catalog_file(path)))
+    finally:
+        await application.close()
     print(f"leads: loaded the example catalog {path}: {summary(applied)}", flush=True)
     return True
 

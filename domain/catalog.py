@@ -433,8 +433,8 @@ def _row(record: Market | Vertical | Offer | Source | HttpMapping) -> dict[str, 
         field_aliases=dict(record.field_aliases),
         reply_format=record.reply_format.value,
     )
-    # The intake fields only when the source uses them, so a catalog that never used them
-    # exports as it always did.
+    # The intake fields only when the source uses them: a catalog that uses none of them
+    # exports without them.
     return {
         name: value
         for name, value in row.items()

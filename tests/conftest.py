@@ -103,13 +103,12 @@ def pytest_configure_node(node: Any) -> None:  # xdist's controller, for each wo
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    background.start(node.config, ids, background.directory(node.config))
+    background.start(node.config, ids)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     if _owns_the_run(session.config):
-        nodeids = [item.nodeid for item in session.items]
-        background.start(session.config, nodeids, background.directory(session.config))
+        background.start(session.config, [item.nodeid for item in session.items])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

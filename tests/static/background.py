@@ -161,13 +161,13 @@ def checks_of(nodeids: Iterable[str]) -> dict[tuple[str, str], Check]:
     return checks
 
 
-def start(config: pytest.Config, nodeids: Iterable[str], directory: Path) -> None:
+def start(config: pytest.Config, nodeids: Iterable[str]) -> None:
     """Starts the checks of the collected tests, once per run, in the process that owns it."""
     if RUNNER in config.stash or config.option.collectonly:
         return
     checks = checks_of(nodeids)
     if checks:
-        runner = Runner(checks, directory)
+        runner = Runner(checks, directory(config))
         config.stash[RUNNER] = runner
         runner.start()
 

@@ -1,5 +1,5 @@
-"""Lint, formatting, types on every platform and domain coverage, as tests: the README's one
-test command (`uv run pytest -q`) covers them."""
+"""Lint, formatting, types (for this platform and Windows, or Linux on Windows) and domain
+coverage, as tests: the README's one test command (`uv run pytest -q`) covers them."""
 
 from __future__ import annotations
 
